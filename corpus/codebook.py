@@ -1,0 +1,503 @@
+"""Codebooks: trees of codes with definitions, read from and written to YAML, CSV and REFI-QDA .qdc.
+
+A code's ``id`` spells its path (``npt.coherence.differentiation``). Its parent is the code named
+by an explicit ``parent`` field, else the code it is nested under in YAML, else the longest dotted
+prefix of its id that is itself a code. Loading validates the whole tree and raises
+:class:`~corpus.errors.CodebookError` naming the file and the code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from corpus.errors import CodebookError
+from corpus.xmlsafe import parse_xml
+
+QDC_NS = "urn:QDA-XML:codebook:1.0"
+GUID_NAMESPACE = uuid.UUID("5c1c7a1e-6c0d-4d0e-9a43-707265636f64")  # stable GUIDs per code id
+CSV_COLUMNS = ["id", "label", "definition", "include", "exclude"]
+CSV_OPTIONAL = ["parent", "examples"]
+_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
+
+
+@dataclass
+class Code:
+    """One code of a codebook."""
+
+    id: str
+    label: str
+    definition: str = ""
+    include: str = ""
+    exclude: str = ""
+    examples: list[str] = field(default_factory=list)
+    parent: str | None = None
+    codable: bool = True
+    color: str | None = None
+    guid: str | None = None
+
+
+@dataclass
+class Codebook:
+    """An ordered tree of codes. Build it with :func:`load_codebook` or :meth:`from_codes`."""
+
+    id: str
+    label: str
+    codes: dict[str, Code]
+    description: str = ""
+    version: str = ""
+    source: str | None = None
+
+    # ---- tree access -------------------------------------------------------------------------
+    def __contains__(self, code_id: object) -> bool:
+        return code_id in self.codes
+
+    def __iter__(self) -> Iterator[Code]:
+        return iter(self.codes.values())
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, code_id: str) -> Code:
+        return self.codes[code_id]
+
+    def roots(self) -> list[Code]:
+        return [c for c in self.codes.values() if c.parent is None]
+
+    def children(self, code_id: str) -> list[Code]:
+        return [c for c in self.codes.values() if c.parent == code_id]
+
+    def ancestors(self, code_id: str) -> list[str]:
+        """Parent, grandparent, ... of a code (nearest first)."""
+        out, parent = [], self.codes[code_id].parent
+        while parent is not None:
+            out.append(parent)
+            parent = self.codes[parent].parent
+        return out
+
+    def descendants(self, code_id: str) -> list[str]:
+        out = []
+        for child in self.children(code_id):
+            out.append(child.id)
+            out.extend(self.descendants(child.id))
+        return out
+
+    def leaves(self) -> list[Code]:
+        parents = {c.parent for c in self.codes.values()}
+        return [c for c in self.codes.values() if c.id not in parents]
+
+    def depth(self, code_id: str) -> int:
+        return len(self.ancestors(code_id))
+
+    def walk(self) -> Iterator[Code]:
+        """Codes in tree order: each parent followed by its subtree."""
+        def visit(code: Code) -> Iterator[Code]:
+            yield code
+            for child in self.children(code.id):
+                yield from visit(child)
+
+        for root in self.roots():
+            yield from visit(root)
+
+    def rollup(self, code_ids: Iterable[str]) -> set[str]:
+        """The codes plus all their ancestors (a construct is present when a sub-code is)."""
+        out = set()
+        for cid in code_ids:
+            out.add(cid)
+            out.update(self.ancestors(cid))
+        return out
+
+    def guid_of(self, code_id: str) -> str:
+        code = self.codes[code_id]
+        return code.guid or str(uuid.uuid5(GUID_NAMESPACE, f"{self.id}/{code_id}"))
+
+    # ---- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_codes(cls, codes: Iterable[Code], *, id: str, label: str | None = None,
+                   description: str = "", version: str = "", source: str | None = None
+                   ) -> Codebook:
+        """Build and validate a codebook. Parents left empty are inferred from dotted ids."""
+        src = source or id
+        table: dict[str, Code] = {}
+        for code in codes:
+            if not code.id or not _ID_RE.match(code.id):
+                raise CodebookError(f"invalid code id {code.id!r} (letters, digits, _ - . only)",
+                                    source=src, field=code.id or "id")
+            if code.id in table:
+                raise CodebookError("duplicate code id", source=src, field=code.id)
+            table[code.id] = code
+        for code in table.values():
+            if code.parent is None and "." in code.id:
+                prefix = code.id
+                while "." in prefix:
+                    prefix = prefix.rsplit(".", 1)[0]
+                    if prefix in table:
+                        code.parent = prefix
+                        break
+        book = cls(id=id, label=label or id, codes=table, description=description,
+                   version=version, source=source)
+        book.validate()
+        return book
+
+    def validate(self) -> None:
+        src = self.source or self.id
+        if not self.codes:
+            raise CodebookError("the codebook has no codes", source=src)
+        for code in self.codes.values():
+            if code.parent is not None and code.parent not in self.codes:
+                raise CodebookError(f"parent {code.parent!r} does not exist", source=src,
+                                    field=code.id)
+            if not code.label.strip():
+                raise CodebookError("empty label", source=src, field=code.id)
+            if code.codable and not code.definition.strip():
+                raise CodebookError("empty definition", source=src, field=code.id)
+        for code in self.codes.values():
+            seen = [code.id]
+            parent = code.parent
+            while parent is not None:
+                if parent in seen:
+                    cycle = " -> ".join([*seen, parent])
+                    raise CodebookError(f"parent cycle: {cycle}", source=src, field=code.id)
+                seen.append(parent)
+                parent = self.codes[parent].parent
+
+    @staticmethod
+    def combine(books: list[Codebook]) -> Codebook:
+        """Several codebooks as one (ids must not clash)."""
+        if len(books) == 1:
+            return books[0]
+        codes = [replace(c, examples=list(c.examples)) for b in books for c in b]
+        name = "+".join(b.id for b in books)
+        return Codebook.from_codes(codes, id=name, label=" + ".join(b.label for b in books),
+                                   description="\n\n".join(b.description for b in books if
+                                                           b.description),
+                                   source=name)
+
+
+# ---- loading ----------------------------------------------------------------------------------
+def builtin_names() -> list[str]:
+    folder = resources.files("corpus") / "codebooks"
+    return sorted(p.name.rsplit(".", 1)[0] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def builtin_path(name: str) -> Path:
+    return Path(str(resources.files("corpus") / "codebooks" / f"{name}.yaml"))
+
+
+def load_codebook(name_or_path: str | Path) -> Codebook:
+    """Load a built-in codebook by name (``npt``) or a file: ``.yaml``/``.yml``, ``.csv``, ``.qdc``."""
+    text = str(name_or_path)
+    if text in builtin_names():
+        return read_yaml(builtin_path(text))
+    path = Path(name_or_path)
+    if not path.exists():
+        raise CodebookError(f"no such file, and not a built-in codebook ({', '.join(builtin_names())})",
+                            source=text)
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return read_yaml(path)
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix == ".qdc":
+        return read_qdc(path)
+    if suffix == ".qdpx":
+        from corpus.refi import read_qdpx_codebook  # noqa: PLC0415 - optional reader
+
+        return read_qdpx_codebook(path)
+    raise CodebookError("unknown codebook format (use .yaml, .csv or .qdc)", source=text)
+
+
+def load_codebooks(spec: str | list[str]) -> Codebook:
+    """``"npt,integrating"`` or a list of names/paths, combined into one codebook."""
+    parts = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]
+    if not parts:
+        raise CodebookError("no codebook given", field="codebook")
+    return Codebook.combine([load_codebook(p) for p in parts])
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CodebookError(f"cannot read: {exc.strerror}", source=str(path)) from exc
+    if not raw.strip():
+        raise CodebookError("the file is empty", source=str(path))
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise CodebookError("not text in utf-8 or cp1252", source=str(path))
+
+
+def _as_text(value, src: str, code_id: str, key: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (str, int, float)):
+        return str(value).strip()
+    raise CodebookError(f"{key!r} must be text", source=src, field=code_id)
+
+
+def read_yaml(path: str | Path) -> Codebook:
+    path = Path(path)
+    src = str(path)
+    try:
+        data = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CodebookError(f"invalid YAML: {problem}", source=src, line=line) from exc
+    if isinstance(data, list):
+        data = {"codes": data}
+    if not isinstance(data, dict) or not isinstance(data.get("codes"), list):
+        raise CodebookError("expected a mapping with a 'codes' list", source=src)
+    codes: list[Code] = []
+
+    def visit(items, parent: str | None) -> None:
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise CodebookError(f"code #{i + 1} under {parent or 'the root'} is not a mapping",
+                                    source=src)
+            cid = _as_text(item.get("id"), src, f"code #{i + 1}", "id")
+            if not cid:
+                raise CodebookError(f"code #{i + 1} under {parent or 'the root'} has no id",
+                                    source=src, field="id")
+            unknown = set(item) - {"id", "label", "definition", "include", "exclude", "examples",
+                                   "children", "parent", "codable", "color", "guid"}
+            if unknown:
+                raise CodebookError(f"unknown field(s) {', '.join(sorted(unknown))}", source=src,
+                                    field=cid)
+            examples = item.get("examples") or []
+            if isinstance(examples, str):
+                examples = [examples]
+            if not isinstance(examples, list):
+                raise CodebookError("'examples' must be a list of texts", source=src, field=cid)
+            children = item.get("children") or []
+            if not isinstance(children, list):
+                raise CodebookError("'children' must be a list", source=src, field=cid)
+            explicit = _as_text(item.get("parent"), src, cid, "parent") or None
+            codes.append(Code(
+                id=cid,
+                label=_as_text(item.get("label"), src, cid, "label") or cid,
+                definition=_as_text(item.get("definition"), src, cid, "definition"),
+                include=_as_text(item.get("include"), src, cid, "include"),
+                exclude=_as_text(item.get("exclude"), src, cid, "exclude"),
+                examples=[_as_text(e, src, cid, "examples") for e in examples],
+                parent=explicit or parent,
+                codable=bool(item.get("codable", True)),
+                color=item.get("color"),
+                guid=item.get("guid"),
+            ))
+            visit(children, cid)
+
+    visit(data["codes"], None)
+    return Codebook.from_codes(codes, id=str(data.get("id") or path.stem),
+                               label=str(data.get("label") or data.get("id") or path.stem),
+                               description=str(data.get("description") or "").strip(),
+                               version=str(data.get("version") or ""), source=src)
+
+
+def to_yaml(book: Codebook) -> str:
+    def node(code: Code) -> dict:
+        out: dict = {"id": code.id, "label": code.label, "definition": code.definition}
+        for key in ("include", "exclude"):
+            if getattr(code, key):
+                out[key] = getattr(code, key)
+        if code.examples:
+            out["examples"] = list(code.examples)
+        if not code.codable:
+            out["codable"] = False
+        if code.color:
+            out["color"] = code.color
+        kids = book.children(code.id)
+        if kids:
+            out["children"] = [node(k) for k in kids]
+        return out
+
+    doc = {"id": book.id, "label": book.label}
+    if book.version:
+        doc["version"] = book.version
+    if book.description:
+        doc["description"] = book.description
+    doc["codes"] = [node(r) for r in book.roots()]
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+# ---- CSV --------------------------------------------------------------------------------------
+def read_csv(path: str | Path) -> Codebook:
+    path = Path(path)
+    src = str(path)
+    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in ("id", "label", "definition") if c not in header]
+    if missing:
+        raise CodebookError(f"missing column(s) {', '.join(missing)}; expected "
+                            f"{','.join(CSV_COLUMNS)}", source=src, line=1)
+    reader.fieldnames = header
+    codes = []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            raise CodebookError("more fields than columns", source=src, line=line)
+        values = {k: (v or "").strip() for k, v in row.items()}
+        if not any(values.values()):
+            continue
+        if not values["id"]:
+            raise CodebookError("empty id", source=src, line=line, field="id")
+        if not values["definition"]:
+            raise CodebookError("empty definition", source=src, line=line, field=values["id"])
+        examples = [e.strip() for e in values.get("examples", "").split("|") if e.strip()]
+        codes.append(Code(id=values["id"], label=values["label"] or values["id"],
+                          definition=values["definition"], include=values.get("include", ""),
+                          exclude=values.get("exclude", ""), examples=examples,
+                          parent=values.get("parent") or None))
+    return Codebook.from_codes(codes, id=path.stem, source=src)
+
+
+def to_csv(book: Codebook) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS + CSV_OPTIONAL)
+    for c in book.walk():
+        writer.writerow([c.id, c.label, c.definition, c.include, c.exclude, c.parent or "",
+                         " | ".join(c.examples)])
+    return buf.getvalue()
+
+
+# ---- REFI-QDA .qdc ----------------------------------------------------------------------------
+_DESC_KEYS = {"include": "Include:", "exclude": "Exclude:", "example": "Example:",
+              "id": "precode id:"}
+
+
+def description_of(code: Code) -> str:
+    """The REFI-QDA <Description> text precode writes for a code (and reads back)."""
+    parts = [code.definition]
+    if code.include:
+        parts.append(f"{_DESC_KEYS['include']} {code.include}")
+    if code.exclude:
+        parts.append(f"{_DESC_KEYS['exclude']} {code.exclude}")
+    parts.extend(f"{_DESC_KEYS['example']} {e}" for e in code.examples)
+    parts.append(f"{_DESC_KEYS['id']} {code.id}")
+    return "\n".join(p for p in parts if p)
+
+
+def parse_description(text: str) -> dict:
+    out = {"definition": [], "include": "", "exclude": "", "examples": [], "id": None}
+    for line in (text or "").splitlines():
+        stripped = line.strip()
+        if stripped.startswith(_DESC_KEYS["include"]):
+            out["include"] = stripped[len(_DESC_KEYS["include"]):].strip()
+        elif stripped.startswith(_DESC_KEYS["exclude"]):
+            out["exclude"] = stripped[len(_DESC_KEYS["exclude"]):].strip()
+        elif stripped.startswith(_DESC_KEYS["example"]):
+            out["examples"].append(stripped[len(_DESC_KEYS["example"]):].strip())
+        elif stripped.startswith(_DESC_KEYS["id"]):
+            out["id"] = stripped[len(_DESC_KEYS["id"]):].strip()
+        else:
+            out["definition"].append(line)
+    out["definition"] = "\n".join(out["definition"]).strip()
+    return out
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^0-9A-Za-z]+", "_", name.strip().lower()).strip("_")
+    return s or "code"
+
+
+def codes_from_refi(codes_el, *, ns: str, src: str) -> list[Code]:
+    """Codes from a REFI-QDA <Codes> element (shared by .qdc and .qdpx readers).
+
+    Codes written by precode keep their id (from the description); others get a dotted id from
+    their names, e.g. ``topics.health_care``. Uncodable folders may lack a description.
+    """
+    out: list[Code] = []
+    used: set[str] = set()
+
+    def visit(el, parent: Code | None) -> None:
+        for child in el.findall(f"{{{ns}}}Code"):
+            name = (child.get("name") or "").strip()
+            guid = (child.get("guid") or "").strip()
+            if not name or not guid:
+                raise CodebookError("a <Code> lacks its name or guid attribute", source=src,
+                                    field=name or guid or "Code")
+            desc_el = child.find(f"{{{ns}}}Description")
+            parsed = parse_description(desc_el.text if desc_el is not None else "")
+            cid = parsed["id"] or (f"{parent.id}.{slug(name)}" if parent else slug(name))
+            base, n = cid, 2
+            while cid in used:
+                cid, n = f"{base}_{n}", n + 1
+            used.add(cid)
+            codable = (child.get("isCodable") or "true").strip().lower() in ("true", "1")
+            code = Code(id=cid, label=name, definition=parsed["definition"],
+                        include=parsed["include"], exclude=parsed["exclude"],
+                        examples=parsed["examples"], parent=parent.id if parent else None,
+                        codable=codable, color=child.get("color"), guid=guid)
+            out.append(code)
+            visit(child, code)
+
+    visit(codes_el, None)
+    return out
+
+
+def read_qdc(path: str | Path) -> Codebook:
+    path = Path(path)
+    src = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise CodebookError(f"cannot read: {exc.strerror}", source=src) from exc
+    if not raw.strip():
+        raise CodebookError("the file is empty", source=src)
+    root = parse_xml(raw, source=src, error=CodebookError)
+    ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
+    if root.tag.rsplit("}", 1)[-1] != "CodeBook":
+        raise CodebookError(f"root element is <{root.tag.rsplit('}', 1)[-1]}>, not <CodeBook>",
+                            source=src)
+    codes_el = root.find(f"{{{ns}}}Codes") if ns else root.find("Codes")
+    if codes_el is None:
+        raise CodebookError("no <Codes> element", source=src)
+    codes = codes_from_refi(codes_el, ns=ns, src=src) if ns else []
+    return Codebook.from_codes(codes, id=path.stem, label=root.get("origin") or path.stem,
+                               source=src)
+
+
+def to_qdc(book: Codebook, *, origin: str = "precode") -> bytes:
+    """A REFI-QDA codebook (.qdc) that validates against Codebook.xsd."""
+    from xml.sax.saxutils import quoteattr
+
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f'<CodeBook xmlns="{QDC_NS}" origin={quoteattr(origin)}>', "<Codes>"]
+    lines.extend(code_elements(book))
+    lines += ["</Codes>", "</CodeBook>", ""]
+    return "\n".join(lines).encode("utf-8")
+
+
+def code_elements(book: Codebook) -> list[str]:
+    """The <Code> elements of a codebook as XML lines (shared with the .qdpx writer)."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    out: list[str] = []
+
+    def visit(code: Code, indent: str) -> None:
+        attrs = (f'guid="{book.guid_of(code.id)}" name={quoteattr(code.label)} '
+                 f'isCodable="{"true" if code.codable else "false"}"')
+        if code.color and re.fullmatch(r"#([0-9A-Fa-f]{6}|[0-9A-Fa-f]{3})", code.color):
+            attrs += f' color="{code.color}"'
+        out.append(f"{indent}<Code {attrs}>")
+        out.append(f"{indent}  <Description>{escape(description_of(code))}</Description>")
+        for child in book.children(code.id):
+            visit(child, indent + "  ")
+        out.append(f"{indent}</Code>")
+
+    for root in book.roots():
+        visit(root, "  ")
+    return out
