@@ -1,0 +1,29 @@
+"""The segment: a span of a transcript, the unit that gets coded."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A span ``original[start:end]`` of one document.
+
+    ``start`` and ``end`` are character offsets (Python ``str`` indices, i.e. Unicode code points)
+    into the document's original text, so codings can be written back to CAQDAS packages.
+    ``is_interviewer`` marks turns that are kept for context but not coded by default.
+    ``id`` is the input's own id when the segments came ready-made (CSV/JSONL), else
+    ``"<document>#<n>"``.
+    """
+
+    document: str
+    start: int
+    end: int
+    text: str
+    speaker: str | None = None
+    id: str | None = None
+    is_interviewer: bool = False
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,449 @@
+"""Reading interview transcripts (.txt, .docx, .vtt, .srt) and ready-made segment tables.
+
+A :class:`Transcript` keeps the document's text exactly as read (line endings included) and a list
+of speaker :class:`Turn` s whose ``start``/``end`` are character offsets into that text, so that
+``transcript.text[turn.start:turn.end] == turn.text``. Speaker labels and timestamps are never part
+of a turn's text; they stay in the document text between turns.
+
+Plain text (.txt, and .docx whose paragraphs are joined with ``"\\n"``) is read as turns that start
+with a speaker label (``Interviewer:``, ``P3:``, ``Dr Smith:``, ``INT:``, ``Participant 2 -``) and
+run until the next label. Timestamps such as ``[00:01:23]``, ``(00:12)``, ``00:01:23 P3: ...`` or
+``P3 [00:01:23]: ...`` at the start of a line or after a label are skipped; a line holding only a
+timestamp ends the turn (the same speaker goes on in a new turn). A text without speaker labels
+gives one turn per paragraph, with no speaker.
+
+Which ``Word:`` at the start of a line is a speaker label is a guess: a known role (Interviewer,
+Participant 2, P3, ...), a Title Case name before a colon, or any name used as a label on at least
+two lines. A text counts as labelled when it has a known role label or at least two label lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import html
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpus.errors import TranscriptError
+from corpus.segment import Segment
+
+TRANSCRIPT_SUFFIXES = (".txt", ".docx", ".vtt", ".srt")
+TABLE_SUFFIXES = (".csv", ".jsonl")
+
+DEFAULT_INTERVIEWER_LABELS = frozenset(
+    {"interviewer", "int", "i", "researcher", "facilitator", "moderator", "q"})
+
+
+@dataclass
+class Turn:
+    """One speaker's turn: ``text == transcript.text[start:end]``, without label or timestamp."""
+
+    start: int
+    end: int
+    speaker: str | None
+    text: str
+
+
+@dataclass
+class Transcript:
+    """A document's original ``text`` and its turns.
+
+    ``encoding`` is how the file was decoded: ``"utf-8"``, ``"utf-8-sig"`` (a byte order mark was
+    removed, so offsets count from the first character after it), ``"cp1252"``, or ``None`` for a
+    .docx.
+    """
+
+    document: str
+    text: str
+    turns: list[Turn] = field(default_factory=list)
+    encoding: str | None = None
+
+
+# --------------------------------------------------------------------------- speakers
+
+
+def _normalise_label(label: str) -> str:
+    label = label.strip().rstrip(":").strip().casefold()
+    label = re.sub(r"[\s.]*\d+$", "", label)  # "Interviewer 2", "INT1"
+    return label.rstrip(".").strip()
+
+
+def is_interviewer_label(speaker: str | None,
+                         interviewer_labels: Iterable[str] | None = None) -> bool:
+    """Whether ``speaker`` names the interviewer (case-insensitive; ``"Int."`` and ``"INT 2"`` too).
+
+    ``interviewer_labels`` replaces the default set (Interviewer, INT, I, Int., Researcher,
+    Facilitator, Moderator, Q).
+    """
+    if not speaker:
+        return False
+    labels = (DEFAULT_INTERVIEWER_LABELS if interviewer_labels is None
+              else {_normalise_label(x) for x in interviewer_labels})
+    return _normalise_label(speaker) in labels
+
+
+_TS = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+_TIMESTAMP = re.compile(
+    rf"\[\s*{_TS}(?:\s*[-–]\s*{_TS})?\s*\]|\(\s*{_TS}\s*\)|{_TS}(?=\s|$)")
+_LABEL = re.compile(
+    r"(?P<name>[^\W\d_][\w.'’ \-]{0,39}?)\s*"
+    rf"(?:[\[(]\s*{_TS}\s*[\])]\s*)?"
+    r"(?:(?P<colon>:)|(?<=\s)[-–—](?=\s|$))")
+_ROLE = re.compile(
+    r"(?:[iqpras]|pt|int|interviewer|interviewee|participant|respondent|speaker|patient|person|"
+    r"researcher|facilitator|moderator)\.?\s*\d*", re.IGNORECASE)
+
+
+@dataclass
+class _Line:
+    start: int  # where the line's text starts, after leading timestamps
+    end: int  # end of the line's text, trailing whitespace trimmed
+    had_timestamp: bool
+    name: str | None = None  # candidate speaker label at ``start``
+    colon: bool = False
+    body: int = 0  # where the text after the candidate label starts
+
+
+def _skip_timestamps(text: str, pos: int, end: int) -> tuple[int, bool]:
+    found = False
+    while True:
+        while pos < end and text[pos].isspace():
+            pos += 1
+        m = _TIMESTAMP.match(text, pos, end)
+        if not m:
+            return pos, found
+        pos, found = m.end(), True
+
+
+def _line_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each line without its line break; only \\r\\n, \\r and \\n break lines."""
+    spans, pos = [], 0
+    for m in re.finditer(r"\r\n|\r|\n", text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    if pos < len(text):
+        spans.append((pos, len(text)))
+    return spans
+
+
+def _scan_line(text: str, start: int, end: int) -> _Line:
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    pos, had_ts = _skip_timestamps(text, start, end)
+    line = _Line(pos, end, had_ts, body=pos)
+    m = _LABEL.match(text, pos, end) if pos < end else None
+    if m and len(m.group("name").split()) <= 4:
+        line.name, line.colon = m.group("name").strip(), bool(m.group("colon"))
+        line.body, _ = _skip_timestamps(text, m.end(), end)
+    return line
+
+
+def _accepted_labels(lines: list[_Line]) -> set[str]:
+    """The candidate names that are taken as speaker labels (see the module docstring)."""
+    counts = Counter(line.name for line in lines if line.name)
+    accepted = set()
+    for line in lines:
+        name = line.name
+        if name and (_ROLE.fullmatch(name) or counts[name] >= 2 or (
+                line.colon and all(w[0].isupper() or w[0].isdigit() for w in name.split()))):
+            accepted.add(name)
+    known_role = any(_ROLE.fullmatch(n) for n in accepted)
+    labelled_lines = sum(1 for line in lines if line.name in accepted)
+    return accepted if known_role or labelled_lines >= 2 else set()
+
+
+def parse_text(text: str, *, document: str, encoding: str | None = None) -> Transcript:
+    """Split a plain text into turns (see the module docstring); ``text`` is kept unchanged."""
+    lines = [_scan_line(text, s, e) for s, e in _line_spans(text)]
+    labels = _accepted_labels(lines)
+    turns: list[Turn] = []
+    speaker: str | None = None
+    cur: list | None = None  # [start, end] of the open turn; start None until content is seen
+
+    def close() -> None:
+        if cur is not None and cur[0] is not None:
+            turns.append(Turn(cur[0], cur[1], speaker, text[cur[0]:cur[1]]))
+
+    for line in lines:
+        if line.name in labels:
+            close()
+            speaker = line.name
+            cur = [line.body, line.end] if line.body < line.end else [None, None]
+            continue
+        if line.start >= line.end:  # a blank or timestamp-only line
+            if line.had_timestamp or not labels:
+                close()
+                cur = None
+            continue
+        if cur is not None and line.had_timestamp and cur[0] is not None:
+            close()
+            cur = None
+        if cur is None or cur[0] is None:
+            cur = [line.start, line.end]
+        else:
+            cur[1] = line.end
+    close()
+    return Transcript(document, text, turns, encoding)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _decode(path: Path) -> tuple[str, str]:
+    """The file's text (without a BOM) and the encoding used."""
+    src = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror}", source=src) from exc
+    if not raw.strip():
+        raise TranscriptError("the file is empty", source=src)
+    if b"\x00" in raw:
+        raise TranscriptError("contains NUL bytes: a binary file or UTF-16 text, not a UTF-8 or "
+                              "cp1252 text file", source=src)
+    if raw.startswith(codecs.BOM_UTF8):
+        raw, encoding = raw[len(codecs.BOM_UTF8):], "utf-8-sig"
+    else:
+        encoding = "utf-8"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text, encoding = raw.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError as exc:
+            raise TranscriptError(f"cannot decode byte 0x{raw[exc.start]:02x} at position "
+                                  f"{exc.start}: not UTF-8 or cp1252 text", source=src) from None
+    if not text.strip():
+        raise TranscriptError("the file is empty", source=src)
+    return text, encoding
+
+
+def _read_docx(path: Path) -> str:
+    import docx
+
+    src = str(path)
+    if not path.is_file():
+        raise TranscriptError("cannot read: no such file", source=src)
+    try:
+        doc = docx.Document(str(path))
+        text = "\n".join(p.text for p in doc.paragraphs)
+    except Exception as exc:  # python-docx raises many kinds for a broken package
+        raise TranscriptError(f"not a readable .docx file ({type(exc).__name__}: {exc})",
+                              source=src) from None
+    if not text.strip():
+        raise TranscriptError("the file is empty", source=src)
+    return text
+
+
+@dataclass
+class _Cue:
+    line: int  # line number of the timing line
+    text: str  # cue text, markup removed
+    speaker: str | None = None  # from a <v> voice tag
+
+
+def _blocks(text: str) -> list[list[tuple[int, str]]]:
+    """Groups of (line number, line) separated by blank lines."""
+    blocks: list[list[tuple[int, str]]] = [[]]
+    for n, (s, e) in enumerate(_line_spans(text), 1):
+        line = text[s:e]
+        if line.strip():
+            blocks[-1].append((n, line))
+        elif blocks[-1]:
+            blocks.append([])
+    return [b for b in blocks if b]
+
+
+_VTT_TIME = r"(?:(\d{2,}):)?(\d{2}):(\d{2})[.,](\d{3})"
+_VTT_TIMING = re.compile(rf"\s*{_VTT_TIME}\s*-->\s*{_VTT_TIME}(?:\s+.*)?")
+_SRT_TIME = r"(\d{1,2}):(\d{2}):(\d{2})[,.](\d{3})"
+_SRT_TIMING = re.compile(rf"\s*{_SRT_TIME}\s*-->\s*{_SRT_TIME}(?:\s+.*)?")
+_VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
+_TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
+
+
+def _seconds(groups: tuple) -> float:
+    h, m, s, ms = (int(g) if g else 0 for g in groups)
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def _cue_timing(pattern: re.Pattern, line: str, *, src: str, n: int) -> None:
+    m = pattern.fullmatch(line)
+    if not m:
+        raise TranscriptError(f"malformed cue timing line {line.strip()!r} (expected "
+                              "'start --> end')", source=src, line=n)
+    if _seconds(m.groups()[4:]) < _seconds(m.groups()[:4]):
+        raise TranscriptError("cue ends before it starts", source=src, line=n)
+
+
+def _parse_cues(text: str, *, src: str, vtt: bool) -> list[_Cue]:
+    blocks = _blocks(text)
+    if vtt:
+        if not re.match(r"WEBVTT(?:[ \t]|\r|\n|$)", text):
+            raise TranscriptError("not a WebVTT file: the first line must be 'WEBVTT'",
+                                  source=src, line=1)
+        blocks = [b for b in blocks[1:]
+                  if not re.match(r"(?:NOTE|STYLE|REGION)(?:\s|$)", b[0][1])]
+    timing = _VTT_TIMING if vtt else _SRT_TIMING
+    cues = []
+    for block in blocks:
+        # the timing line comes first or after an identifier (in .srt a cue number)
+        head = next((i for i, (_, line) in enumerate(block[:2]) if "-->" in line), None)
+        if head is None:  # blame whichever line should have been the timing line
+            head = 0 if re.match(r"\s*\d+:\d", block[0][1]) or len(block) == 1 else 1
+        if not vtt and head == 1 and not block[0][1].strip().isdigit():
+            raise TranscriptError(f"expected a cue number or timing line, found "
+                                  f"{block[0][1].strip()!r}", source=src, line=block[0][0])
+        n, line = block[head]
+        _cue_timing(timing, line, src=src, n=n)
+        payload = "\n".join(t for _, t in block[head + 1:])
+        voice = _VOICE.search(payload)
+        cue_text = _TAG.sub("", payload)
+        if vtt:
+            cue_text = html.unescape(cue_text)
+        cues.append(_Cue(n, cue_text.strip(), voice.group(1).strip() if voice else None))
+    if not cues:
+        raise TranscriptError("no cues in the file", source=src)
+    return cues
+
+
+def _cues_to_transcript(cues: list[_Cue], *, document: str, encoding: str) -> Transcript:
+    """Document text = the cue texts, markup and speaker prefixes removed, joined by newlines."""
+    scans = [_scan_line(c.text, 0, len(c.text)) for c in cues]
+    labels = _accepted_labels([s for c, s in zip(cues, scans, strict=True) if c.speaker is None])
+    parts: list[str] = []
+    spans: list[tuple[int, int, str | None]] = []  # merged turns
+    pos, speaker = 0, None
+    for cue, scan in zip(cues, scans, strict=True):
+        content = cue.text
+        if cue.speaker:
+            speaker = cue.speaker
+        elif scan.name in labels:
+            speaker, content = scan.name, cue.text[scan.body:].strip()
+        if not content:
+            continue
+        if parts:
+            pos += 1  # the "\n" joining cues
+        parts.append(content)
+        if spans and spans[-1][2] == speaker:
+            spans[-1] = (spans[-1][0], pos + len(content), speaker)
+        else:
+            spans.append((pos, pos + len(content), speaker))
+        pos += len(content)
+    text = "\n".join(parts)
+    turns = [Turn(s, e, sp, text[s:e]) for s, e, sp in spans]
+    return Transcript(document, text, turns, encoding)
+
+
+def read_transcript(path: str | Path, *, document: str | None = None) -> Transcript:
+    """Read a .txt, .docx, .vtt or .srt transcript; ``document`` defaults to the file stem.
+
+    Subtitles (.vtt, .srt): a cue's speaker comes from a ``<v Speaker>`` voice tag or a
+    ``Speaker: text`` prefix; a cue without one goes on with the previous speaker, and consecutive
+    cues of the same speaker are one turn. Subtitle files carry timing and markup that are not
+    part of what was said, so the document text (what the offsets point into) is built from the
+    cues: each cue's text with tags, entities and speaker prefix removed, the cues joined by
+    ``"\\n"`` -- the way CAQDAS packages import subtitles as plain text.
+    """
+    path = Path(path)
+    src = str(path)
+    document = document or path.stem
+    suffix = path.suffix.lower()
+    if suffix == ".docx":
+        transcript = parse_text(_read_docx(path), document=document)
+    elif suffix in (".txt", ".vtt", ".srt"):
+        text, encoding = _decode(path)
+        if suffix == ".txt":
+            transcript = parse_text(text, document=document, encoding=encoding)
+        else:
+            cues = _parse_cues(text, src=src, vtt=suffix == ".vtt")
+            transcript = _cues_to_transcript(cues, document=document, encoding=encoding)
+    else:
+        hint = " (a table of ready segments: use read_segments_table)" if (
+            suffix in TABLE_SUFFIXES) else ""
+        raise TranscriptError(f"unsupported transcript type {suffix or '(no suffix)'!r}; "
+                              f"supported: {', '.join(TRANSCRIPT_SUFFIXES)}{hint}", source=src)
+    if not transcript.turns:
+        raise TranscriptError("no spoken text found (only labels or timestamps)", source=src)
+    return transcript
+
+
+# --------------------------------------------------------------------------- segment tables
+
+
+def _table_rows(path: Path) -> Iterable[tuple[int, dict]]:
+    src = str(path)
+    text, _ = _decode(path)
+    if path.suffix.lower() == ".jsonl":
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TranscriptError(f"invalid JSON: {exc.msg}", source=src, line=n) from None
+            if not isinstance(row, dict):
+                raise TranscriptError("each line must be a JSON object", source=src, line=n)
+            for key in ("id", "text"):
+                if key not in row:
+                    raise TranscriptError(f"missing {key!r}", source=src, line=n, field=key)
+            yield n, row
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = [h.strip().lower() for h in reader.fieldnames or []]
+        missing = [c for c in ("id", "text") if c not in header]
+        if missing:
+            raise TranscriptError(f"missing column(s) {', '.join(missing)}; needs 'id' and 'text' "
+                                  "(optional 'document', 'speaker')", source=src, line=1)
+        reader.fieldnames = header
+        for row in reader:
+            if None in row:
+                raise TranscriptError("more fields than columns", source=src,
+                                      line=reader.line_num)
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise TranscriptError(f"bad CSV: {exc}", source=src, line=reader.line_num) from None
+
+
+def read_segments_table(path: str | Path, *,
+                        interviewer_labels: Iterable[str] | None = None) -> list[Segment]:
+    """Read ready-made segments from .csv or .jsonl: ``id``, ``text``; optional ``document``
+    (default: the file stem) and ``speaker``. Other columns go into ``meta``.
+
+    Such a segment has no surrounding document, so its document text is taken to be its own text:
+    ``start=0`` and ``end=len(text)``.
+    """
+    path = Path(path)
+    src = str(path)
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise TranscriptError(f"segment tables must be {' or '.join(TABLE_SUFFIXES)}", source=src)
+    seen: dict[str, int] = {}
+    out: list[Segment] = []
+    for n, row in _table_rows(path):
+        seg_id = "" if row.get("id") is None else str(row["id"]).strip()
+        if not seg_id:
+            raise TranscriptError("empty id", source=src, line=n, field="id")
+        if seg_id in seen:
+            raise TranscriptError(f"duplicate id {seg_id!r} (first on line {seen[seg_id]})",
+                                  source=src, line=n, field="id")
+        seen[seg_id] = n
+        text = row.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise TranscriptError("empty text", source=src, line=n, field="text")
+        speaker = str(row.get("speaker") or "").strip() or None
+        meta = {k: v for k, v in row.items()
+                if k not in ("id", "text", "document", "speaker") and v not in (None, "")}
+        out.append(Segment(document=str(row.get("document") or path.stem), start=0, end=len(text),
+                           text=text, speaker=speaker, id=seg_id,
+                           is_interviewer=is_interviewer_label(speaker, interviewer_labels),
+                           meta=meta))
+    if not out:
+        raise TranscriptError("no segments in the file", source=src)
+    return out
