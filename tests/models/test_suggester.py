@@ -1,0 +1,105 @@
+"""The whole path on a tiny real model: train, save, load, suggest, evidence, thresholds, no code."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corpus.errors import PrecodeInputError
+from models.suggester import REQUIRED_FILES, Suggester
+
+NEGOTIATING = "I told pharmacy we would cover their Saturday shift if they took our repeat scripts."
+
+
+def test_model_directory_is_complete(tiny_model):
+    for name in (*REQUIRED_FILES, "model_card.md"):
+        assert (tiny_model / name).exists(), name
+    manifest = json.loads((tiny_model / "precode.json").read_text())
+    assert manifest["versions"]["sentence-transformers"] == "6.2.0"
+    assert manifest["seed"] == 0 and manifest["n_pairs"] > 0
+    assert "integrating.negotiating" in manifest["classes"]
+    assert (tiny_model / "encoder" / "modules.json").exists()
+    card = (tiny_model / "model_card.md").read_text()
+    assert "Held-out results" in card and "integrating.negotiating" in card
+    thresholds = json.loads((tiny_model / "thresholds.json").read_text())
+    assert 0.0 <= thresholds["blend_weight"] <= 1.0
+    # one threshold per learned code and per parent construct
+    assert {"npt.reflexive_monitoring", "npt.reflexive_monitoring.systematization"} <= set(
+        thresholds["thresholds"])
+
+
+def test_suggestions_carry_label_confidence_and_evidence(tiny_suggester):
+    [result] = tiny_suggester.suggest([NEGOTIATING], all_scores=True)
+    scores = result.scores
+    assert max(scores, key=scores.get) in ("integrating.negotiating",)
+    for s in result.suggestions:
+        assert 0.0 <= s.confidence <= 1.0 and s.confidence >= s.threshold
+        assert s.label and s.definition
+        sims = [e.similarity for e in s.evidence]
+        assert sims == sorted(sims, reverse=True) and 1 <= len(sims) <= 3
+        wanted = {s.code, *tiny_suggester.codebook.descendants(s.code)}
+        assert all(wanted & set(e.codes) for e in s.evidence)
+    confs = [s.confidence for s in result.suggestions]
+    assert confs == sorted(confs, reverse=True)
+
+
+def test_all_scores_cover_every_codebook_code_and_parents_roll_up(tiny_suggester):
+    [result] = tiny_suggester.suggest(["After the audit we dropped the second visit."],
+                                      all_scores=True)
+    assert set(result.scores) == set(tiny_suggester.codebook.codes)
+    rm = "npt.reflexive_monitoring"
+    kids = [result.scores[f"{rm}.{k}"] for k in ("systematization", "reconfiguration")]
+    assert result.scores[rm] >= max(kids) - 1e-6
+    assert result.scores[rm] == pytest.approx(1 - np.prod([1 - k for k in kids]), abs=1e-4)
+
+
+def test_no_code_outcome_for_small_talk(tiny_suggester):
+    [result] = tiny_suggester.suggest(["My daughter has just started at university in Glasgow."])
+    assert result.no_code and result.suggestions == []
+
+
+def test_min_confidence_and_top_k_filter(tiny_suggester):
+    [full] = tiny_suggester.suggest([NEGOTIATING], min_confidence=0.0)
+    [none] = tiny_suggester.suggest([NEGOTIATING], min_confidence=1.0)
+    assert none.no_code
+    [one] = tiny_suggester.suggest([NEGOTIATING], top_k=1)
+    assert one.suggestions == full.suggestions[:1]
+
+
+def test_reloading_in_another_process_gives_identical_suggestions(tiny_model, tiny_suggester):
+    texts = [NEGOTIATING, "We counted how many forms came back each month."]
+    here = [[s.to_dict() for s in r.suggestions] for r in tiny_suggester.suggest(texts,
+                                                                               all_scores=True)]
+    here_scores = [r.scores for r in tiny_suggester.suggest(texts, all_scores=True)]
+    code = (
+        "import json, sys\n"
+        "from models.suggester import Suggester\n"
+        f"s = Suggester.load({str(tiny_model)!r})\n"
+        f"r = s.suggest({texts!r}, all_scores=True)\n"
+        "print(json.dumps([[x.to_dict() for x in y.suggestions] for y in r]))\n"
+        "print(json.dumps([y.scores for y in r]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[-2]) == here
+    assert json.loads(lines[-1]) == here_scores
+
+
+def test_added_exemplar_is_evidence_at_once(tiny_model):
+    fresh = Suggester.load(tiny_model)
+    text = "We swapped our Monday theatre list with orthopaedics for their spare clinic room."
+    fresh.add_exemplars([text], [["integrating.negotiating"]], ids=["review-1"])
+    [result] = fresh.suggest([text], min_confidence=0.0, all_scores=True)
+    code = max(("integrating.negotiating",), key=lambda c: result.scores[c])
+    ev = fresh._suggestion(code, result.scores[code], 0.0, fresh.embed([text])[0], 3).evidence
+    assert ev[0].id == "review-1" and ev[0].similarity == pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(PrecodeInputError, match="unknown code"):
+        fresh.add_exemplars(["x"], [["no.such.code"]])
+
+
+def test_loading_a_folder_that_is_not_a_model(tmp_path):
+    with pytest.raises(PrecodeInputError, match="not a precode model directory"):
+        Suggester.load(tmp_path)

@@ -1,0 +1,64 @@
+"""``model_card.md``: what a model was trained on, how well it did on held-out data, and with what."""
+
+from __future__ import annotations
+
+from corpus.codebook import Codebook
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
+
+
+def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
+    m = manifest
+    lines = [
+        "# precode model card", "",
+        f"Codebook `{m['codebook']}` ({len(codebook)} codes, {len(m['classes'])} learned). "
+        f"Trained on {m['n_excerpts']} coded excerpts (data hash `{m['training_data_hash']}`) "
+        f"from `{m['base_model']}`, seed {m['seed']}, in {m['training_seconds']:.0f} s.", "",
+        "## How it decides", "",
+        f"- Encoder fine-tuned on {m['n_pairs']} contrastive pairs from {m['n_fit']} excerpts "
+        f"({m['training_args']['epochs']} epoch(s)); "
+        "0 pairs means the base encoder is used as is.",
+        f"- Confidence = Platt(w * head probability + (1 - w) * neighbours' vote), "
+        f"w = {calibration['blend_weight']}, a = {calibration['platt']['a']:.3f}, "
+        f"b = {calibration['platt']['b']:.3f}, k = {calibration['k_vote']} neighbours.",
+        f"- Blend, mapping and thresholds were chosen on {m['n_heldout']} held-out excerpts "
+        "(whole scenarios when the data has them) that neither encoder nor head had seen.",
+        "- Parent codes: noisy-OR of their children's confidences.", "",
+        "## Held-out results", "",
+        "Each half of the held-out excerpts was scored with settings chosen on the other half. "
+        "These are estimates from one split; `precode bench quality` gives cross-validated ones.",
+        "",
+    ]
+    metrics = m.get("heldout_metrics") or {}
+    for part, title in (("codes", "learned codes"), ("parents", "parent codes")):
+        r = metrics.get(part)
+        if not r:
+            continue
+        lines += [f"**{title}**: macro-F1 {_fmt(r['macro_f1'])}, micro-F1 {_fmt(r['micro_f1'])}, "
+                  f"mean kappa {_fmt(r['mean_kappa'])}"
+                  + (f", top-1 accuracy {_fmt(r.get('top1_accuracy'))}"
+                     if "top1_accuracy" in r else ""), "",
+                  "| code | support | precision | recall | F1 | kappa | threshold |",
+                  "|---|---|---|---|---|---|---|"]
+        for code, s in r["per_code"].items():
+            lines.append(f"| {code} | {s['support']} | {_fmt(s['precision'])} | "
+                         f"{_fmt(s['recall'])} | {_fmt(s['f1'])} | {_fmt(s['kappa'])} | "
+                         f"{calibration['thresholds'].get(code, 0.5):.3f} |")
+        lines.append("")
+    rare = [c for c, n in m["code_counts"].items() if 0 < n < m["training_args"]["min_examples"]]
+    unseen = [c for c, n in m["code_counts"].items()
+              if n == 0 and c not in calibration["thresholds"]]
+    lines += ["## Data", "", "| code | excerpts |", "|---|---|"]
+    lines += [f"| {c} | {n} |" for c, n in m["code_counts"].items()]
+    lines.append("")
+    if rare:
+        lines += [f"Too few examples to learn (suggested only through parents, if at all): "
+                  f"{', '.join(rare)}.", ""]
+    if unseen:
+        lines += [f"No examples, never suggested: {', '.join(unseen)}.", ""]
+    lines += ["## Versions", ""]
+    lines += [f"- {k}: {v}" for k, v in m["versions"].items()]
+    lines += [f"- python: {m['python']}", f"- precode: {m['precode_version']}", ""]
+    return "\n".join(lines)
