@@ -1,0 +1,161 @@
+"""Batch pre-coding: transcripts (files or folders) in, one record per segment out.
+
+Each document's records are first written to ``OUT.parts/`` (one file per document, written whole),
+so an interrupted run resumes where it stopped; the output file is assembled in input order at the
+end and is the same as an uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from corpus.errors import PrecodeInputError
+
+READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl")
+
+
+@dataclass
+class Settings:
+    unit: str = "turn"
+    min_confidence: float | None = None
+    include_interviewer: bool = False
+    all_scores: bool = False
+    top_k: int | None = None
+    n_evidence: int = 3
+
+    def fingerprint(self, model_id: str) -> str:
+        blob = json.dumps([model_id, self.__dict__], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Summary:
+    documents: int = 0
+    segments: int = 0
+    coded_segments: int = 0
+    with_suggestion: int = 0
+    per_code: Counter = field(default_factory=Counter)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    resumed: int = 0
+
+
+def collect_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
+    """Readable files with their document names; folders are searched recursively."""
+    out: list[tuple[Path, str]] = []
+    for path in paths:
+        if path.is_dir():
+            for f in sorted(p for p in path.rglob("*") if p.is_file()):
+                if f.suffix.lower() in READABLE and not f.name.startswith("."):
+                    out.append((f, f.relative_to(path).as_posix()))
+        elif path.exists():
+            out.append((path, path.name))
+        else:
+            raise PrecodeInputError("no such file or folder", source=str(path))
+    names = Counter(name for _, name in out)
+    return [(p, str(p) if names[name] > 1 else name) for p, name in out]
+
+
+def code_document(path: Path, document: str, suggester, settings: Settings) -> list[dict]:
+    """Records for every segment of one file; interviewer turns are kept but not coded unless
+    ``include_interviewer``. Ready-made segment tables keep their own ids and documents."""
+    from corpus.segmentation import load_segments
+
+    segments = load_segments(path, unit=settings.unit, document=document)
+    coded = [settings.include_interviewer or not s.is_interviewer for s in segments]
+    texts = [s.text for s, c in zip(segments, coded, strict=True) if c]
+    results = iter(suggester.suggest(texts, min_confidence=settings.min_confidence,
+                                     top_k=settings.top_k, n_evidence=settings.n_evidence,
+                                     all_scores=settings.all_scores) if texts else [])
+    records = []
+    for seg, is_coded in zip(segments, coded, strict=True):
+        rec = {"document": seg.document, "segment_id": seg.id, "start": seg.start, "end": seg.end,
+               "speaker": seg.speaker, "text": seg.text, "interviewer": seg.is_interviewer,
+               "coded": is_coded, "suggestions": []}
+        if is_coded:
+            res = next(results)
+            rec["suggestions"] = [s.to_dict() for s in res.suggestions]
+            if res.scores is not None:
+                rec["scores"] = res.scores
+        records.append(rec)
+    return records
+
+
+def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
+              writer: Callable[[list[dict], Path, object], None],
+              on_document: Callable[[str, int], None] | None = None,
+              on_error: Callable[[str, str], None] | None = None) -> Summary:
+    """Code every input document, resuming from ``OUT.parts/`` when it exists; then write OUT."""
+    files = collect_inputs(inputs)
+    parts = out.with_name(out.name + ".parts")
+    stamp = parts / "settings.json"
+    model_id = str(suggester.manifest.get("training_data_hash")) + str(suggester.path)
+    fingerprint = settings.fingerprint(model_id)
+    if parts.exists():
+        old = json.loads(stamp.read_text()) if stamp.exists() else {}
+        if old.get("fingerprint") != fingerprint:
+            shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    summary = Summary()
+    all_records: list[dict] = []
+    for path, document in files:
+        part = parts / (hashlib.sha256(document.encode()).hexdigest()[:16] + ".jsonl")
+        if part.exists():
+            records = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+            summary.resumed += 1
+        else:
+            try:
+                records = code_document(path, document, suggester, settings)
+            except PrecodeInputError as exc:
+                summary.failed.append((str(path), exc.reason if hasattr(exc, "reason") else
+                                       str(exc)))
+                if on_error:
+                    on_error(str(path), str(exc))
+                continue
+            tmp = part.with_suffix(".tmp")
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                           encoding="utf-8")
+            tmp.replace(part)
+        summary.documents += 1
+        for r in records:
+            summary.segments += 1
+            summary.coded_segments += r["coded"]
+            if r["suggestions"]:
+                summary.with_suggestion += 1
+                summary.per_code.update(s["code"] for s in r["suggestions"])
+        all_records.extend(records)
+        if on_document:
+            on_document(document, len(records))
+    writer(all_records, out, suggester)
+    shutil.rmtree(parts, ignore_errors=True)
+    return summary
+
+
+def write_jsonl(records: list[dict], out: Path, suggester=None) -> None:
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+
+
+def write_csv(records: list[dict], out: Path, suggester=None) -> None:
+    """One row per segment: the suggested codes and their confidences, ``;``-separated."""
+    import csv
+
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["document", "segment_id", "start", "end", "speaker", "text", "codes",
+                    "confidences"])
+        for r in records:
+            w.writerow([r["document"], r["segment_id"], r["start"], r["end"], r["speaker"] or "",
+                        r["text"], ";".join(s["code"] for s in r["suggestions"]),
+                        ";".join(f"{s['confidence']:.3f}" for s in r["suggestions"])])
+    tmp.replace(out)

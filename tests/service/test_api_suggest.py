@@ -1,0 +1,48 @@
+"""The stateless suggestion endpoint, on the real app with a tiny real model."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.api.app import create_app
+from service.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def client(tiny_suggester, tmp_path_factory):
+    settings = Settings(home=tmp_path_factory.mktemp("home"), max_segments=4,
+                        max_text_chars=500)
+    with TestClient(create_app(settings, suggester=tiny_suggester)) as c:
+        yield c
+
+
+def test_health_and_ready(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+
+
+def test_suggest_matches_the_library(client, tiny_suggester):
+    text = "I said we'd take their Saturday clinic if they gave us the room on Mondays."
+    body = {"segments": [{"id": "a", "text": text}, {"id": "b", "text": "How long have you "
+                                                                      "worked here?"}],
+            "min_confidence": 0.0, "top_k": 3}
+    res = client.post("/v1/suggest", json=body)
+    assert res.status_code == 200
+    got = res.json()["segments"]
+    assert [s["id"] for s in got] == ["a", "b"]
+    [expected] = tiny_suggester.suggest([text], min_confidence=0.0, top_k=3)
+    assert got[0]["suggestions"] == [s.to_dict() for s in expected.suggestions]
+    for s in got[0]["suggestions"]:
+        assert {"code", "label", "confidence", "evidence"} <= set(s)
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"segments": []}, 422),
+    ({"segments": [{"id": "a", "text": ""}]}, 422),
+    ({"segments": [{"id": "a", "text": "x"}], "min_confidence": 3}, 422),
+    ({"segments": [{"id": str(i), "text": "x"} for i in range(5)]}, 413),
+    ({"segments": [{"id": "a", "text": "x" * 501}]}, 413),
+])
+def test_bad_requests_are_refused(client, body, status):
+    res = client.post("/v1/suggest", json=body)
+    assert res.status_code == status
+    assert res.json()["detail"]
