@@ -23,7 +23,9 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/precode code examples/clinic_pharmacist_interview.txt --out demo-output/clinic_pharmacist_interview.jsonl
+	$(BIN)/precode code examples/clinic_pharmacist_interview.txt --out demo-output/clinic_pharmacist_interview.html
 	$(BIN)/precode show demo-output/clinic_pharmacist_interview.jsonl
+	@echo "Also written: demo-output/clinic_pharmacist_interview.html (open it in a browser; it works offline)"
 
 test: $(STAMP)
 	$(BIN)/pytest

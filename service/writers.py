@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from service.batch import write_csv, write_jsonl
+from service.report_html import write_html
 
-WRITERS = {"jsonl": write_jsonl, "csv": write_csv}
+WRITERS = {"jsonl": write_jsonl, "csv": write_csv, "html": write_html}
