@@ -1,0 +1,308 @@
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from corpus.codebook import Code, Codebook, load_codebook
+from corpus.errors import PrecodeInputError
+from corpus.refi import (
+    project_excerpts,
+    read_qdpx,
+    read_qdpx_codebook,
+    read_qdpx_codings,
+    users_by_name,
+    write_qdpx,
+)
+
+REFI = Path(__file__).resolve().parents[3] / "shared" / "data" / "refi"
+TEST_PROJECT = REFI / "TestProject.qdpx"
+NS = "urn:QDA-XML:project:1.0"
+FRIEDRICH = "Friedrich Markgraf"
+
+
+# ---- the sample projects ----------------------------------------------------------------------
+def test_atlas_test_project_loads_codes_users_sources_and_codings():
+    p = read_qdpx(TEST_PROJECT, require_text=False)  # the sample ships without its text files
+    assert p.name == "ATLAS.ti standard project"
+    assert len(p.codebook) == 14 and "coke_diet_coke" in p.codebook
+    assert p.codebook["coke"].definition == "the breakfast of champions"
+    assert p.codebook["happiness"].definition == "happiness"  # no description: the name
+    assert set(users_by_name(p)) == {"ATLAS.ti", FRIEDRICH, "Sebastian Petrausch"}
+    # "Mabêl 2ième.txt" is spelt decomposed (NFD) in the file; names are read as NFC
+    assert {s.name for s in p.sources.values()} >= {"Mabel.txt", "Mabêl 2ième.txt", "Simon.docx"}
+    assert all(s.text is None for s in p.sources.values())
+    assert len(p.codings) == 7 and {p.users[c.user_guid] for c in p.codings} == {FRIEDRICH}
+    for c in p.codings:
+        print(c.start, c.end, c.code_id, repr(c.selection_name))
+    # ATLAS.ti names a selection after its quoted text (shortened with "…"): where the quote is
+    # whole, its length matches the offsets, so they count characters.
+    spans = {c.selection_name: (c.start, c.end) for c in p.codings}
+    for quote in ["Oh, that was great. See you tomorrow? Eleven thirty. Mm.",
+                  "I did try the gluten free bread, but it was always so soggy,"]:
+        start, end = spans[quote]
+        assert end - start == len(quote)
+    simon = [c for c in p.codings if c.start == 688]
+    assert simon[0].description == "why does Simon feel the need to do this?"
+    assert any("non-text sources" in n for n in p.notes)
+    assert any("carry no code" in n for n in p.notes)  # a quotation with only a comment
+
+
+def test_test_project_needs_its_text_files_by_default():
+    with pytest.raises(PrecodeInputError, match=r"TestProject\.qdpx: source '.*': its text file "
+                                                r"sources/.*\.txt is missing"):
+        read_qdpx(TEST_PROJECT)
+
+
+def test_atlas_blank_and_target_projects_load():
+    blank = read_qdpx(REFI / "blank-atlas-project.qdpx")
+    assert blank.codebook is None and blank.codings == [] and len(blank.users) == 2
+    with pytest.raises(PrecodeInputError, match="no codes"):
+        read_qdpx_codebook(REFI / "blank-atlas-project.qdpx")
+    book = read_qdpx_codebook(REFI / "target-atlas-project.qdpx")
+    assert [c.id for c in book.roots()] == ["commits"]
+    assert len(book.children("commits")) == 2
+    assert book["commits"].guid == "A182CD3A-D83C-4D8C-BC80-26D9103EC6D6"
+
+
+def test_read_qdpx_codings_on_test_project():
+    codings = read_qdpx_codings(TEST_PROJECT)
+    assert list(codings) == [FRIEDRICH]
+    units = codings[FRIEDRICH]
+    assert units["Mabel.txt:0-410"] == {"bacon_and_eggs", "cornflakes", "happiness"}
+    assert units["1994 Diet Coke-Diet Coke Break.docx:139-195"] == {"coke_diet_coke"}
+    assert len(units) == 5
+
+
+def test_project_excerpts_on_test_project():
+    p = read_qdpx(TEST_PROJECT, require_text=False)
+    with pytest.raises(PrecodeInputError, match="no user 'Nobody'.*Friedrich Markgraf"):
+        project_excerpts(p, coder="Nobody")
+    with pytest.raises(PrecodeInputError, match="has no text"):
+        project_excerpts(p, coder=FRIEDRICH)
+    for source in p.sources.values():
+        source.text = "abcdefghij" * 100  # stand-in texts for the missing files
+    excerpts = project_excerpts(p, coder=FRIEDRICH)
+    assert len(excerpts) == 5
+    merged = next(e for e in excerpts if e.document == "Mabel.txt")
+    assert merged.codes == ("bacon_and_eggs", "cornflakes", "happiness")
+    assert (merged.start, merged.end, merged.coder) == (0, 410, FRIEDRICH)
+    assert merged.text == ("abcdefghij" * 41)
+    assert project_excerpts(p, coder="Sebastian Petrausch") == []
+
+
+# ---- writing and reading back -----------------------------------------------------------------
+def book() -> Codebook:
+    return Codebook.from_codes([
+        Code(id="t.feel", label="Feelings", definition="emotions", codable=False, color="#ff0000"),
+        Code(id="t.feel.joy", label="Joy «ü»", definition="glad & happy", include="smiles",
+             examples=["I laughed"]),
+        Code(id="t.food", label="Food", definition="what people eat"),
+    ], id="t")
+
+
+TEXT_A = "Café “quoted” 😀 done.\r\nNext line: naïve 😀😀 end."
+TEXT_B = "plain text\nsecond line"
+
+
+def sample(tmp_path, **kw) -> Path:
+    a_emoji = TEXT_A.index("😀")
+    codings = [
+        {"document": "a.txt", "start": 0, "end": 4, "codes": ["t.food"], "user": "Ana"},
+        {"document": "a.txt", "start": 5, "end": a_emoji + 1, "codes": ["t.feel.joy", "t.food"],
+         "user": "Ben", "description": "quote & smile\r\nnote <b>"},
+        {"document": "a.txt", "start": TEXT_A.index("naïve"), "end": len(TEXT_A),
+         "codes": ["t.feel.joy"], "user": "Ana"},
+        {"document": "b.txt", "start": 6, "end": 15, "codes": ["t.food"], "user": "Ana"},
+    ]
+    return write_qdpx(tmp_path / "out.qdpx", codebook=book(),
+                      documents=[("a.txt", TEXT_A), ("b.txt", TEXT_B)], codings=codings, **kw)
+
+
+def test_round_trip_keeps_documents_codings_users_and_codebook(tmp_path):
+    path = sample(tmp_path)
+    p = read_qdpx(path)
+    assert sorted(users_by_name(p)) == ["Ana", "Ben"]
+    assert {s.name: s.text for s in p.sources.values()} == {"a.txt": TEXT_A, "b.txt": TEXT_B}
+    assert [c.id for c in p.codebook] == ["t.feel", "t.feel.joy", "t.food"]
+    joy = p.codebook["t.feel.joy"]
+    assert (joy.label, joy.include, joy.examples, joy.color) == ("Joy «ü»", "smiles",
+                                                                   ["I laughed"], None)
+    assert p.codebook["t.feel"].codable is False and p.codebook["t.feel"].color == "#ff0000"
+    excerpts = project_excerpts(p)
+    got = [(e.document, e.start, e.end, e.coder, e.codes, e.text) for e in excerpts]
+    emoji = TEXT_A.index("😀")
+    assert got == [
+        ("a.txt", 0, 4, "Ana", ("t.food",), "Café"),
+        ("a.txt", 5, emoji + 1, "Ben", ("t.feel.joy", "t.food"), "“quoted” 😀"),
+        ("a.txt", TEXT_A.index("naïve"), len(TEXT_A), "Ana", ("t.feel.joy",), "naïve 😀😀 end."),
+        ("b.txt", 6, 15, "Ana", ("t.food",), "text\nseco"),
+    ]
+    ben = [c for c in p.codings if p.users[c.user_guid] == "Ben"]
+    assert ben[0].description == "quote & smile\r\nnote <b>"
+    assert read_qdpx_codings(path)["Ana"]["b.txt:6-15"] == {"t.food"}
+
+
+def test_offsets_are_code_points_and_text_is_utf8(tmp_path):
+    path = sample(tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        assert names[0] == "project.qde" and all(n.startswith("sources/") for n in names[1:])
+        texts = {zf.read(n).decode("utf-8") for n in names[1:]}
+        qde = zf.read("project.qde").decode("utf-8")
+    assert TEXT_A in texts  # CRLF and the astral-plane emoji stored as they are
+    # 😀 is one code point but two UTF-16 units: positions count code points
+    end = TEXT_A.index("😀") + 1
+    assert f'endPosition="{end}"' in qde
+    assert len(TEXT_A[:end].encode("utf-16-le")) // 2 == end + 1
+
+
+def test_written_project_validates_against_schema(tmp_path):
+    schema = xmlschema.XMLSchema(str(REFI / "Project-mrt2019.xsd"))
+    with zipfile.ZipFile(sample(tmp_path)) as zf:
+        qde = zf.read("project.qde").decode("utf-8")
+    schema.validate(qde)
+    assert 'xmlns="urn:QDA-XML:project:1.0"' in qde and "<Code " in qde
+
+
+def test_output_is_deterministic_and_atomic(tmp_path):
+    first = sample(tmp_path).read_bytes()
+    assert sample(tmp_path).read_bytes() == first
+    assert [p.name for p in tmp_path.iterdir()] == ["out.qdpx"]
+    stamped = sample(tmp_path, created=datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)).read_bytes()
+    assert stamped != first
+    with zipfile.ZipFile(tmp_path / "out.qdpx") as zf:
+        assert 'creationDateTime="2024-05-06T07:08:09Z"' in zf.read("project.qde").decode()
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"document": "zz", "start": 0, "end": 1, "codes": [], "user": "A"}, "unknown document"),
+    ({"document": "b.txt", "start": 3, "end": 99, "codes": [], "user": "A"}, "bad span"),
+    ({"document": "b.txt", "start": 0, "end": 1, "codes": ["nope"], "user": "A"}, "unknown code"),
+    ({"document": "b.txt", "start": 0, "end": 1, "codes": []}, "missing user"),
+])
+def test_bad_codings_are_refused(tmp_path, row, message):
+    with pytest.raises(PrecodeInputError, match=rf"out\.qdpx \[codings\[0\]\]: {message}"):
+        write_qdpx(tmp_path / "out.qdpx", codebook=book(), documents=[("b.txt", TEXT_B)],
+                   codings=[row])
+    assert not (tmp_path / "out.qdpx").exists()
+
+
+# ---- tolerance ------------------------------------------------------------------------------
+def make_qdpx(tmp_path, body: str, files: dict[str, bytes] | None = None,
+              qde_name: str = "project.qde", name: str = "p.qdpx") -> Path:
+    qde = (f'<?xml version="1.0" encoding="utf-8"?>\n<Project xmlns="{NS}" name="x">'
+           f"{body}</Project>")
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(qde_name, qde.encode("utf-8"))
+        for entry, data in (files or {}).items():
+            zf.writestr(entry, data)
+    return path
+
+
+U = "{AAAAAAAA-0000-0000-0000-000000000001}"
+C = "{BBBBBBBB-0000-0000-0000-000000000001}"
+TOLERANT = f"""
+<Users><User guid="{U}" name="Zoë"/></Users>
+<CodeBook><Codes><Code guid="{C}" name="Topic" isCodable="true"/></Codes></CodeBook>
+<Sources>
+ <TextSource guid="{{CCCCCCCC-0000-0000-0000-000000000001}}" name="file" plainTextPath="internal://t.txt">
+  <PlainTextSelection guid="DDDDDDDD-0000-0000-0000-000000000001" startPosition="3" endPosition="3"
+    creatingUser="{U}"><Coding guid="EEEEEEEE-0000-0000-0000-000000000001"><CodeRef
+    targetGUID="{C}"/></Coding></PlainTextSelection>
+  <PlainTextSelection guid="DDDDDDDD-0000-0000-0000-000000000002" startPosition="0" endPosition="4"
+    creatingUser="{U}"><Coding guid="EEEEEEEE-0000-0000-0000-000000000002"
+    creatingUser="{U.strip('{}').lower()}"><CodeRef targetGUID="{C.strip('{}').lower()}"/>
+  </Coding></PlainTextSelection>
+ </TextSource>
+ <TextSource guid="CCCCCCCC-0000-0000-0000-000000000002" name="inline">
+  <PlainTextContent>élan vital</PlainTextContent>
+  <PlainTextSelection guid="DDDDDDDD-0000-0000-0000-000000000003" startPosition="0" endPosition="4">
+   <Coding guid="EEEEEEEE-0000-0000-0000-000000000003" creatingUser="{U}"><CodeRef targetGUID="{C}"/>
+   </Coding></PlainTextSelection>
+ </TextSource>
+</Sources>"""
+
+
+def test_foreign_project_quirks_are_tolerated(tmp_path):
+    path = make_qdpx(tmp_path, TOLERANT, {"Sources/t.txt": "\ufeffDéjà vu".encode()},
+                     qde_name="Exported Project.qde")
+    p = read_qdpx(path)
+    assert p.skipped_empty == 1 and any("zero-length" in n for n in p.notes)
+    assert p.codebook["topic"].color is None and p.codebook["topic"].definition == "Topic"
+    assert users_by_name(p) == {"Zoë": "aaaaaaaa-0000-0000-0000-000000000001"}
+    got = [(e.document, e.text, e.codes, e.coder) for e in project_excerpts(p, coder="Zoë")]
+    assert got == [("file", "Déjà", ("topic",), "Zoë"), ("inline", "élan", ("topic",), "Zoë")]
+
+
+def test_missing_text_file_names_the_source(tmp_path):
+    path = make_qdpx(tmp_path, TOLERANT)
+    with pytest.raises(PrecodeInputError, match=r"p\.qdpx: source 'file': its text file "
+                                                r"sources/t\.txt is missing"):
+        read_qdpx(path)
+
+
+def test_selection_past_the_text_is_an_error(tmp_path):
+    path = make_qdpx(tmp_path, TOLERANT, {"sources/t.txt": b"abc"})
+    with pytest.raises(PrecodeInputError, match=r"p\.qdpx!project\.qde: file \[selection .*\]: "
+                                                "endPosition 4 is past the end"):
+        read_qdpx(path)
+
+
+# ---- unsafe archives --------------------------------------------------------------------------
+def zip_with(tmp_path, entries: dict[str, bytes]) -> Path:
+    path = tmp_path / "bad.qdpx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+@pytest.mark.parametrize("entry", ["../evil.txt", "/etc/evil.txt", "sources/../../evil.txt",
+                                   "C:/evil.txt"])
+def test_entries_escaping_the_folder_are_refused(tmp_path, entry):
+    path = zip_with(tmp_path, {"project.qde": b"<x/>", entry: b"boo"})
+    with pytest.raises(PrecodeInputError, match=r"bad\.qdpx: refused unsafe archive: entry .*evil"):
+        read_qdpx(path)
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    path = zip_with(tmp_path, {"project.qde": b"<x/>", "sources/big.txt": b"0" * 2_000_000})
+    assert path.stat().st_size < 20_000
+    with pytest.raises(PrecodeInputError, match=r"bad\.qdpx: refused archive: .* over the limit"):
+        read_qdpx(path, max_uncompressed=1_000_000)
+
+
+def test_lying_size_header_is_caught_while_reading(tmp_path):
+    body = f'<Project xmlns="{NS}" name="x">' + " " * 100_000 + "</Project>"
+    path = zip_with(tmp_path, {"project.qde": body.encode()})
+    raw = bytearray(path.read_bytes())
+    central = raw.rindex(b"PK\x01\x02")
+    raw[central + 24:central + 28] = (100).to_bytes(4, "little")  # declared size: 100 bytes
+    path.write_bytes(bytes(raw))
+    with pytest.raises(PrecodeInputError, match=r"bad\.qdpx!project\.qde: corrupt"):
+        read_qdpx(path, max_uncompressed=1000)
+
+
+def test_external_entity_is_refused(tmp_path):
+    qde = (b'<?xml version="1.0"?><!DOCTYPE Project [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+           b'<Project xmlns="urn:QDA-XML:project:1.0" name="&x;"/>')
+    path = zip_with(tmp_path, {"project.qde": qde})
+    with pytest.raises(PrecodeInputError, match=r"bad\.qdpx!project\.qde: refused unsafe XML"):
+        read_qdpx(path)
+
+
+def test_not_a_zip_and_no_project_file(tmp_path):
+    fake = tmp_path / "fake.qdpx"
+    fake.write_text("hello")
+    with pytest.raises(PrecodeInputError, match=r"fake\.qdpx: not a REFI-QDA project: not a zip"):
+        read_qdpx(fake)
+    with pytest.raises(PrecodeInputError, match="no project.qde"):
+        read_qdpx(zip_with(tmp_path, {"readme.txt": b"hi"}))
+
+
+def test_load_codebook_reads_qdpx(tmp_path):
+    path = sample(tmp_path)
+    assert [c.id for c in load_codebook(path)] == ["t.feel", "t.feel.joy", "t.food"]
