@@ -87,7 +87,7 @@ def code_document(path: Path, document: str, suggester, settings: Settings) -> l
 
 
 def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
-              writer: Callable[[list[dict], Path, object], None],
+              writer: Callable[..., None],
               on_document: Callable[[str, int], None] | None = None,
               on_error: Callable[[str, str], None] | None = None) -> Summary:
     """Code every input document, resuming from ``OUT.parts/`` when it exists; then write OUT."""
@@ -104,6 +104,7 @@ def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
     stamp.write_text(json.dumps({"fingerprint": fingerprint}))
     summary = Summary()
     all_records: list[dict] = []
+    sources: dict[str, Path] = {}
     for path, document in files:
         part = parts / (hashlib.sha256(document.encode()).hexdigest()[:16] + ".jsonl")
         if part.exists():
@@ -124,6 +125,7 @@ def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
             tmp.replace(part)
         summary.documents += 1
         for r in records:
+            sources.setdefault(r["document"], path)
             summary.segments += 1
             summary.coded_segments += r["coded"]
             if r["suggestions"]:
@@ -132,12 +134,12 @@ def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
         all_records.extend(records)
         if on_document:
             on_document(document, len(records))
-    writer(all_records, out, suggester)
+    writer(all_records, out, suggester, sources=sources)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
 
 
-def write_jsonl(records: list[dict], out: Path, suggester=None) -> None:
+def write_jsonl(records: list[dict], out: Path, suggester=None, **_) -> None:
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for r in records:
@@ -145,7 +147,7 @@ def write_jsonl(records: list[dict], out: Path, suggester=None) -> None:
     tmp.replace(out)
 
 
-def write_csv(records: list[dict], out: Path, suggester=None) -> None:
+def write_csv(records: list[dict], out: Path, suggester=None, **_) -> None:
     """One row per segment: the suggested codes and their confidences, ``;``-separated."""
     import csv
 

@@ -133,9 +133,13 @@ def _parse_map(items: list[str]) -> dict[str, str]:
 @app.command()
 @friendly
 def train(
-    data: Annotated[list[Path] | None, typer.Argument(help="Coded excerpts (.csv, .jsonl).")] = None,
-    codebook: Annotated[str, typer.Option(help="Built-in names or codebook files, "
-                                               "comma-separated.")] = "npt,integrating",
+    data: Annotated[list[Path] | None, typer.Argument(help="Coded excerpts (.csv, .jsonl) or a "
+                                                           "REFI-QDA project (.qdpx).")] = None,
+    codebook: Annotated[str | None, typer.Option(help="Built-in names or codebook files, "
+                                                      "comma-separated (default: npt,integrating; "
+                                                      "for a .qdpx, the project's own).")] = None,
+    coder: Annotated[str | None, typer.Option(help="With a .qdpx: whose codings to learn "
+                                                   "from.")] = None,
     out: Annotated[Path | None, typer.Option(help="Model directory to write.")] = None,
     base_model: Annotated[Path | None, typer.Option(help="A sentence-transformers directory "
                                                          "(default: bundled MiniLM).")] = None,
@@ -164,11 +168,21 @@ def train(
                                 field="DATA")
     if out is None:
         raise PrecodeInputError("say where to write the model with --out DIR", field="--out")
-    book = load_codebooks(codebook)
-    excerpts = []
-    for path in data:
-        excerpts.extend(read_excerpts(path, book, code_map=_parse_map(map_codes or []),
-                                      drop_unknown=drop_unknown))
+    projects = [p for p in data if p.suffix.lower() == ".qdpx"]
+    if projects and len(data) > 1:
+        raise PrecodeInputError("train from one .qdpx project at a time", field="DATA")
+    if projects:
+        from training.qdpx import excerpts_from_project
+
+        excerpts, book = excerpts_from_project(projects[0], coder=coder,
+                                               codebook=load_codebooks(codebook) if codebook
+                                               else None)
+    else:
+        book = load_codebooks(codebook or "npt,integrating")
+        excerpts = []
+        for path in data:
+            excerpts.extend(read_excerpts(path, book, code_map=_parse_map(map_codes or []),
+                                          drop_unknown=drop_unknown))
     args = TrainingArguments(seed=seed, epochs=epochs)
     path = train_model(excerpts, book, out, args=args, base_model=base_model, stage=_stage,
                        sources=[str(p) for p in data])
@@ -343,8 +357,9 @@ def bench_speed(
     from corpus.seed_corpus import load_seed
     from eval.bench_speed import run
 
-    texts = [e.text for e in load_seed()][:64]
-    path = run(out_dir, load_suggester(model), texts=texts, log=_stage)
+    excerpts = load_seed()
+    path = run(out_dir, load_suggester(model), texts=[e.text for e in excerpts][:64],
+               excerpts=excerpts, log=_stage)
     console.print(f"wrote {path}")
 
 
@@ -364,6 +379,15 @@ def serve(
     resolve_model(model)  # train the built-in model here, with a progress bar, if needed
     uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
                 workers=workers, log_level="info")
+
+
+def _register_commands() -> None:
+    from service.cli_agree import register as register_agree
+
+    register_agree(app)
+
+
+_register_commands()
 
 
 def main() -> None:  # pragma: no cover - entry point

@@ -450,7 +450,7 @@ def model_info_of(suggester) -> dict:
     return info
 
 
-def write_html(records: list[dict], out: Path, suggester=None) -> None:
+def write_html(records: list[dict], out: Path, suggester=None, **_) -> None:
     """Write the report to ``out`` (through a temporary file, renamed when complete)."""
     out = Path(out)
     codebook = getattr(suggester, "codebook", None) if suggester is not None else None
