@@ -243,8 +243,8 @@ def cohen_kappa(
         var = [sum_ij p_ij (w_ij - (wbar_i. + wbar_.j)(1 - kappa))^2 - (kappa - p_e (1 - kappa))^2]
               / (n (1 - p_e)^2),      wbar_i. = sum_j p_.j w_ij,  wbar_.j = sum_i p_i. w_ij
 
-    and ``ci = value -/+ 1.96 se``. (To *test* kappa = 0 one would use the null variance
-    instead.) Undefined (``nan``) when ``p_e = 1`` or no unit was coded by both.
+    and ``ci = value -/+ 1.96 se``, clipped to kappa's range [-1, 1]. (To *test* kappa = 0 one
+    would use the null variance instead.) Undefined (``nan``) when ``p_e = 1`` or no unit was coded by both.
     """
     if weights not in (None, "linear", "quadratic"):
         raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
@@ -271,7 +271,7 @@ def cohen_kappa(
     var = ((p * dev**2).sum() - (kappa - pe * (1 - kappa)) ** 2) / (n * (1 - pe) ** 2)
     se = math.sqrt(max(float(var), 0.0))
     z = float(stats.norm.ppf(0.975))
-    return KappaResult(kappa, se, (kappa - z * se, kappa + z * se), n, po, pe)
+    return KappaResult(kappa, se, (max(-1.0, kappa - z * se), min(1.0, kappa + z * se)), n, po, pe)
 
 
 def scott_pi(a: Sequence[Any], b: Sequence[Any]) -> float:
