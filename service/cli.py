@@ -365,6 +365,40 @@ def bench_speed(
 
 @app.command()
 @friendly
+def evaluate(
+    gold: Annotated[list[Path], typer.Argument(help="Gold codings with texts: coded-excerpt "
+                                                    "files (one per coder, or a coder column).")],
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: built-in).")] = None,
+    gold_coder: Annotated[str | None, typer.Option(help="The coder to score against (default: "
+                                                        "the first).")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write.")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for intervals.")] = 1000,
+):
+    """Score the model as one more coder: per-code precision/recall/F1 and agreement with gold."""
+    import json
+
+    from eval.agreement_io import read_codings
+    from eval.agreement_report import jsonable
+    from eval.evaluate import evaluate as run_evaluation
+    from eval.evaluate import render_text
+
+    if format not in ("table", "json"):
+        raise PrecodeInputError(f"unknown format {format!r} (use table or json)", field="--format")
+    suggester = load_suggester(model)
+    result = run_evaluation(suggester, read_codings(gold, codebook=suggester.codebook),
+                            gold_coder=gold_coder, n_boot=bootstrap)
+    text = (json.dumps(jsonable(result), indent=2, ensure_ascii=False) if format == "json"
+            else render_text(result))
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {out}")
+
+
+@app.command()
+@friendly
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
