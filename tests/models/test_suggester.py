@@ -103,3 +103,20 @@ def test_added_exemplar_is_evidence_at_once(tiny_model):
 def test_loading_a_folder_that_is_not_a_model(tmp_path):
     with pytest.raises(PrecodeInputError, match="not a precode model directory"):
         Suggester.load(tmp_path)
+
+
+def test_refit_keeps_the_encoder_and_learns_new_excerpts(tiny_model, tiny_excerpts, tmp_path):
+    from corpus.excerpts import Excerpt
+    from training.train import refit_model
+
+    extra = [Excerpt(text=f"We handed the clinic list over to the practice nurse, week {i}.",
+                     codes=("npt.collective_action.skill_set_workability",)) for i in range(4)]
+    out = refit_model(tiny_model, tiny_excerpts + extra, tmp_path / "v2")
+    old = Suggester.load(tiny_model)
+    new = Suggester.load(out)
+    assert "npt.collective_action.skill_set_workability" in new.classes_
+    assert "npt.collective_action.skill_set_workability" not in old.classes_
+    probe = ["We handed the rota to the nurses."]
+    assert np.allclose(old.embed(probe), new.embed(probe))
+    manifest = json.loads((out / "precode.json").read_text())
+    assert manifest["n_pairs"] == 0 and manifest["n_excerpts"] == len(tiny_excerpts) + 4
