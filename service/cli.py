@@ -197,7 +197,8 @@ def _print_result(text: str, result) -> None:
         console.print(f"  [cyan]{s.code}[/cyan] {escape(s.label)}  confidence {s.confidence:.2f}"
                       f" (threshold {s.threshold:.2f})")
         for e in s.evidence:
-            console.print(f"      {e.similarity:.2f}  [dim]{escape(e.text[:110])}[/dim]")
+            text = e.text if len(e.text) <= 70 else e.text[:69] + "…"
+            console.print(f"      {e.similarity:.2f}  [dim]{escape(text)}[/dim]", highlight=False)
 
 
 @app.command()
