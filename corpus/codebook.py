@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from corpus.errors import CodebookError
+from corpus.textio import read_text
 from corpus.xmlsafe import parse_xml
 
 QDC_NS = "urn:QDA-XML:codebook:1.0"
@@ -223,21 +224,6 @@ def load_codebooks(spec: str | list[str]) -> Codebook:
     return Codebook.combine([load_codebook(p) for p in parts])
 
 
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CodebookError(f"cannot read: {exc.strerror}", source=str(path)) from exc
-    if not raw.strip():
-        raise CodebookError("the file is empty", source=str(path))
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise CodebookError("not text in utf-8 or cp1252", source=str(path))
-
-
 def _as_text(value, src: str, code_id: str, key: str) -> str:
     if value is None:
         return ""
@@ -250,7 +236,7 @@ def read_yaml(path: str | Path) -> Codebook:
     path = Path(path)
     src = str(path)
     try:
-        data = yaml.safe_load(_read_text(path))
+        data = yaml.safe_load(read_text(path, error=CodebookError))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -336,7 +322,7 @@ def to_yaml(book: Codebook) -> str:
 def read_csv(path: str | Path) -> Codebook:
     path = Path(path)
     src = str(path)
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+    reader = csv.DictReader(io.StringIO(read_text(path, error=CodebookError), newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in ("id", "label", "definition") if c not in header]
     if missing:

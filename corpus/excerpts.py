@@ -16,6 +16,7 @@ from pathlib import Path
 
 from corpus.codebook import Codebook
 from corpus.errors import ExcerptError
+from corpus.textio import jsonl_objects, read_text
 
 COLUMNS = ["id", "text", "codes", "coder", "document", "start", "end"]
 
@@ -68,32 +69,13 @@ def _offset(value, *, src: str, line: int, name: str) -> int | None:
 
 def _read_rows(path: Path) -> Iterable[tuple[int, dict]]:
     src = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ExcerptError(f"cannot read: {exc.strerror}", source=src) from exc
-    if not raw.strip():
-        raise ExcerptError("the file is empty", source=src)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError:
-            raise ExcerptError("not text in utf-8 or cp1252", source=src) from None
     suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".csv"):
+        raise ExcerptError("coded excerpts must be .csv or .jsonl", source=src)
+    text = read_text(path, error=ExcerptError)
     if suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ExcerptError(f"invalid JSON: {exc.msg}", source=src, line=n) from None
-            if not isinstance(row, dict):
-                raise ExcerptError("each line must be a JSON object", source=src, line=n)
-            yield n, row
-    elif suffix == ".csv":
+        yield from jsonl_objects(text, source=src, error=ExcerptError)
+    else:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = [h.strip().lower() for h in reader.fieldnames or []]
         if "text" not in header or "codes" not in header:
@@ -103,8 +85,6 @@ def _read_rows(path: Path) -> Iterable[tuple[int, dict]]:
             if None in row:
                 raise ExcerptError("more fields than columns", source=src, line=reader.line_num)
             yield reader.line_num, row
-    else:
-        raise ExcerptError("coded excerpts must be .csv or .jsonl", source=src)
 
 
 def read_excerpts(path: str | Path, codebook: Codebook | None = None, *,

@@ -19,11 +19,9 @@ two lines. A text counts as labelled when it has a known role label or at least 
 
 from __future__ import annotations
 
-import codecs
 import csv
 import html
 import io
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -32,6 +30,7 @@ from pathlib import Path
 
 from corpus.errors import TranscriptError
 from corpus.segment import Segment
+from corpus.textio import decode_file, jsonl_objects
 
 TRANSCRIPT_SUFFIXES = (".txt", ".docx", ".vtt", ".srt")
 TABLE_SUFFIXES = (".csv", ".jsonl")
@@ -195,35 +194,6 @@ def parse_text(text: str, *, document: str, encoding: str | None = None) -> Tran
 # --------------------------------------------------------------------------- files
 
 
-def _decode(path: Path) -> tuple[str, str]:
-    """The file's text (without a BOM) and the encoding used."""
-    src = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise TranscriptError(f"cannot read: {exc.strerror}", source=src) from exc
-    if not raw.strip():
-        raise TranscriptError("the file is empty", source=src)
-    if b"\x00" in raw:
-        raise TranscriptError("contains NUL bytes: a binary file or UTF-16 text, not a UTF-8 or "
-                              "cp1252 text file", source=src)
-    if raw.startswith(codecs.BOM_UTF8):
-        raw, encoding = raw[len(codecs.BOM_UTF8):], "utf-8-sig"
-    else:
-        encoding = "utf-8"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            text, encoding = raw.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError as exc:
-            raise TranscriptError(f"cannot decode byte 0x{raw[exc.start]:02x} at position "
-                                  f"{exc.start}: not UTF-8 or cp1252 text", source=src) from None
-    if not text.strip():
-        raise TranscriptError("the file is empty", source=src)
-    return text, encoding
-
-
 def _read_docx(path: Path) -> str:
     import docx
 
@@ -358,7 +328,7 @@ def read_transcript(path: str | Path, *, document: str | None = None) -> Transcr
     if suffix == ".docx":
         transcript = parse_text(_read_docx(path), document=document)
     elif suffix in (".txt", ".vtt", ".srt"):
-        text, encoding = _decode(path)
+        text, encoding = decode_file(path, error=TranscriptError)
         if suffix == ".txt":
             transcript = parse_text(text, document=document, encoding=encoding)
         else:
@@ -379,17 +349,9 @@ def read_transcript(path: str | Path, *, document: str | None = None) -> Transcr
 
 def _table_rows(path: Path) -> Iterable[tuple[int, dict]]:
     src = str(path)
-    text, _ = _decode(path)
+    text, _ = decode_file(path, error=TranscriptError)
     if path.suffix.lower() == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TranscriptError(f"invalid JSON: {exc.msg}", source=src, line=n) from None
-            if not isinstance(row, dict):
-                raise TranscriptError("each line must be a JSON object", source=src, line=n)
+        for n, row in jsonl_objects(text, source=src, error=TranscriptError):
             for key in ("id", "text"):
                 if key not in row:
                     raise TranscriptError(f"missing {key!r}", source=src, line=n, field=key)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
+from corpus.textio import jsonl_objects, read_text
 
 __all__ = ["Codings", "Span", "as_nominal", "read_ci_claims_annotators", "read_codings", "read_file"]
 
@@ -153,7 +154,7 @@ def read_file(path: str | Path, *, codebook: Codebook | None = None) -> Codings:
         return _read_qdpx(path)
     if suffix not in (".csv", ".jsonl"):
         raise PrecodeInputError("codings must be .csv, .jsonl or .qdpx", source=src)
-    text = _text(path)
+    text = read_text(path)
     if suffix == ".jsonl":
         first = next((line for line in text.splitlines() if line.strip()), "")
         try:
@@ -195,21 +196,6 @@ def read_ci_claims_annotators(folder: str | Path) -> Codings:
     if not paths:
         raise PrecodeInputError("no human_annotator_*.csv files", source=str(folder))
     return read_codings(paths)
-
-
-def _text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PrecodeInputError(f"cannot read: {exc.strerror}", source=str(path)) from exc
-    if not raw.strip():
-        raise PrecodeInputError("the file is empty", source=str(path))
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise PrecodeInputError("not text in utf-8 or cp1252", source=str(path))
 
 
 def _csv_rows(text: str) -> Iterable[tuple[int, list[str]]]:
@@ -320,14 +306,8 @@ def _add_precode_record(out: Codings, rec: dict, codes: list[str], src: str, lin
 
 def _read_precode_jsonl(text: str, src: str, codebook) -> Codings:
     out = Codings()
-    for line, raw in enumerate(text.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise PrecodeInputError(f"invalid JSON: {exc.msg}", source=src, line=line) from None
-        suggestions = rec.get("suggestions") if isinstance(rec, dict) else None
+    for line, rec in jsonl_objects(text, source=src):
+        suggestions = rec.get("suggestions")
         if not isinstance(suggestions, list) or not all(
                 isinstance(s, dict) and isinstance(s.get("code"), str) for s in suggestions):
             raise PrecodeInputError("needs 'suggestions': a list of objects with a 'code'",
