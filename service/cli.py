@@ -418,8 +418,10 @@ def serve(
 
 def _register_commands() -> None:
     from service.cli_agree import register as register_agree
+    from service.cli_users import register as register_users
 
     register_agree(app)
+    register_users(app)
 
 
 _register_commands()

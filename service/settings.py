@@ -18,9 +18,22 @@ class Settings(BaseSettings):
 
     home: Path = Path.home() / ".cache" / "precode"
     model_dir: Path | None = None
+    database_url: str | None = None  # default: SQLite at HOME/precode.db
     inference_concurrency: int = _default_workers()
+    job_workers: int = 1
+    job_poll_seconds: float = 1.0
+    # limits of one /v1/suggest request
     max_segments: int = 256
     max_text_chars: int = 20_000
+    # limits of one upload
+    max_upload_bytes: int = 20 * 2**20
+    max_archive_bytes: int = 200 * 2**20  # a .qdpx once unpacked
+    max_document_chars: int = 2_000_000
+    max_document_segments: int = 5_000
+    segment_unit: str = "turn"
+
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'precode.db'}"
 
 
 @lru_cache

@@ -1,4 +1,5 @@
-"""The FastAPI app factory. The model is loaded in ``lifespan``, never at import time."""
+"""The FastAPI app factory. The model is loaded and the database migrated in ``lifespan``, never
+at import time."""
 
 from __future__ import annotations
 
@@ -7,8 +8,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from service.settings import Settings, get_settings
+
+MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope around an upload
+
+DESCRIPTION = """Code suggestions for qualitative interview transcripts, with calibrated
+confidence and evidence. Runs locally.
+
+Projects hold a codebook, a model, members, documents, suggestions and reviews. Upload
+transcripts, pre-code them with a job, review the suggestions (most informative first), retrain
+the model on the reviews, export the codings and read the agreement between reviewers and model.
+
+Every route except `/healthz`, `/readyz` and `/metrics` needs an API token
+(`Authorization: Bearer <token>`; `precode users create NAME --admin` prints the first one).
+Errors are RFC 9457 problem details (`application/problem+json`)."""
 
 
 def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
@@ -16,24 +31,60 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from service.db.session import open_database
+        from service.jobs import JobWorker
+        from service.services.jobs import JobContext
+        from service.services.project_models import ProjectModels
+
         app.state.settings = settings
         app.state.inference_limit = asyncio.Semaphore(settings.inference_concurrency)
-        if suggester is not None:
-            app.state.suggester = suggester
-        else:
-            from starlette.concurrency import run_in_threadpool
+        engine, app.state.sessions = await run_in_threadpool(open_database,
+                                                             settings.sqlalchemy_url())
+        app.state.suggester = suggester or await run_in_threadpool(_load_model,
+                                                                   settings.model_dir)
+        app.state.models = ProjectModels(app.state.sessions, app.state.suggester)
+        worker = JobWorker(JobContext(app.state.sessions, settings, app.state.models),
+                           threads=settings.job_workers, poll_seconds=settings.job_poll_seconds,
+                           on_finish=lambda kind, status: metrics.jobs_finished.labels(
+                               kind, status).inc())
+        await run_in_threadpool(worker.start)
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            await run_in_threadpool(worker.stop)
+            engine.dispose()
 
-            app.state.suggester = await run_in_threadpool(_load_model, settings.model_dir)
-        yield
+    app = FastAPI(title="precode", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
+    from service import metrics as metrics_module
+    from service import problems
+    from service.api.routes import documents, exports, health, jobs, projects, reviews, suggest, users
 
-    app = FastAPI(title="precode", version="0.1.0", lifespan=lifespan,
-                  description="Code suggestions for qualitative interview transcripts, with "
-                              "calibrated confidence and evidence. Runs locally.")
-    from service.api.routes import health, suggest
+    problems.install(app)
+    _limit_body(app, settings.max_upload_bytes + MULTIPART_SLACK)
+    metrics = metrics_module.install(app)
+    from service.api.schemas import PROBLEM_RESPONSES
 
     app.include_router(health.router)
-    app.include_router(suggest.router)
+    for module in (suggest, users, projects, documents, jobs, reviews, exports):
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
     return app
+
+
+def _limit_body(app: FastAPI, limit: int) -> None:
+    """Refuse a request whose declared body is over the upload limit before reading it (the
+    upload routes also count what they read, for bodies sent without a length)."""
+    from fastapi import Request
+
+    from service.problems import problem_response
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            return problem_response(request, 413, f"the request body is larger than the limit "
+                                                  f"of {limit:,} bytes", kind="too-large")
+        return await call_next(request)
 
 
 def _load_model(model_dir: Path | None):

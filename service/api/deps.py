@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from models.suggester import Suggester
+from service.api.schemas import MAX_ID
+from service.db.models import User
+from service.jobs import JobWorker
+from service.problems import Problem
+from service.services.project_models import ProjectModels
+from service.services.projects import Access, require_project
+from service.services.users import user_for_token
 from service.settings import Settings
+
+# an id in the path, or an optional one to filter by (ids past MAX_ID are refused: 422)
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                    description="An API token: `precode users create NAME` prints the first one.")
 
 
 def get_suggester(request: Request) -> Suggester:
@@ -18,5 +35,58 @@ def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_models(request: Request) -> ProjectModels:
+    return request.app.state.models
+
+
+def get_worker(request: Request) -> JobWorker:
+    return request.app.state.worker
+
+
 SuggesterDep = Annotated[Suggester, Depends(get_suggester)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+ModelsDep = Annotated[ProjectModels, Depends(get_models)]
+WorkerDep = Annotated[JobWorker, Depends(get_worker)]
+
+
+def current_user(session: SessionDep, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise Problem(401, "unauthorized", "an API token is needed: send the header "
+                                           "'Authorization: Bearer <token>'", headers=challenge)
+    user = user_for_token(session=session, token=credentials.credentials)
+    if user is None:
+        raise Problem(401, "unauthorized", "unknown or revoked API token", headers=challenge)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Problem(403, "forbidden", "only an admin can do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]
+
+
+def _member(role: str):
+    def dependency(project_id: PathId, session: SessionDep, user: CurrentUser) -> Access:
+        return require_project(session=session, user=user, project_id=project_id, role=role)
+
+    dependency.__name__ = f"{role}_access"
+    return dependency
+
+
+ViewerAccess = Annotated[Access, Depends(_member("viewer"))]
+CoderAccess = Annotated[Access, Depends(_member("coder"))]
+OwnerAccess = Annotated[Access, Depends(_member("owner"))]

@@ -9,10 +9,23 @@ from service.settings import Settings
 
 @pytest.fixture(scope="module")
 def client(tiny_suggester, tmp_path_factory):
+    from service.services.users import create_user
+
     settings = Settings(home=tmp_path_factory.mktemp("home"), max_segments=4,
                         max_text_chars=500)
-    with TestClient(create_app(settings, suggester=tiny_suggester)) as c:
+    app = create_app(settings, suggester=tiny_suggester)
+    with TestClient(app) as c:
+        with app.state.sessions() as session:
+            _, token = create_user(session=session, name="suggester")
+        c.headers["Authorization"] = f"Bearer {token}"
         yield c
+
+
+def test_suggest_needs_a_token(client):
+    res = client.post("/v1/suggest", json={"segments": [{"id": "a", "text": "x"}]},
+                      headers={"Authorization": ""})
+    assert res.status_code == 401
+    assert res.headers["content-type"] == "application/problem+json"
 
 
 def test_health_and_ready(client):

@@ -114,7 +114,7 @@ def test_rerun_after_interruption_gives_the_same_output(tiny_model, tmp_path):
     from models.suggester import Suggester
     from service.batch import Settings, run_batch, write_jsonl
 
-    def crash_after_first(records, out, suggester):
+    def crash_after_first(records, out, suggester, **_):
         raise KeyboardInterrupt
 
     partial = tmp_path / "again.jsonl"

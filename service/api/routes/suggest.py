@@ -1,4 +1,6 @@
-"""POST /v1/suggest: stateless suggestions for a batch of segments."""
+"""POST /v1/suggest: stateless suggestions for a batch of segments; POST
+/v1/projects/{id}/suggest: the same from a project's model, with its reviewed codings as
+evidence."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import SettingsDep, SuggesterDep
+from service.api.deps import CurrentUser, ModelsDep, SettingsDep, SuggesterDep, ViewerAccess
+from service.api.schemas import EvidenceOut
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["suggest"])
 
@@ -21,13 +25,6 @@ class SuggestRequest(BaseModel):
     segments: list[SegmentIn] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1, le=50)
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
-
-
-class EvidenceOut(BaseModel):
-    text: str
-    codes: list[str]
-    similarity: float
-    id: str | None = None
 
 
 class SuggestionOut(BaseModel):
@@ -49,21 +46,44 @@ class SuggestResponse(BaseModel):
     segments: list[SegmentOut]
 
 
-@router.post("/suggest", response_model=SuggestResponse)
-async def suggest(body: SuggestRequest, request: Request, suggester: SuggesterDep,
-                  settings: SettingsDep) -> SuggestResponse:
-    """Suggestions per segment, exactly as `precode suggest` gives them, best first."""
+def check_limits(body: SuggestRequest, settings: Settings) -> None:
     if len(body.segments) > settings.max_segments:
         raise HTTPException(413, f"at most {settings.max_segments} segments per request")
     for i, seg in enumerate(body.segments):
         if len(seg.text) > settings.max_text_chars:
             raise HTTPException(413, f"segments[{i}].text is longer than "
                                      f"{settings.max_text_chars} characters")
-    texts = [s.text for s in body.segments]
-    async with request.app.state.inference_limit:
-        results = await run_in_threadpool(suggester.suggest, texts, top_k=body.top_k,
-                                          min_confidence=body.min_confidence)
+
+
+def response(body: SuggestRequest, results) -> SuggestResponse:
     return SuggestResponse(segments=[
         SegmentOut(id=seg.id, no_code=res.no_code,
                    suggestions=[s.to_dict() for s in res.suggestions])
         for seg, res in zip(body.segments, results, strict=True)])
+
+
+@router.post("/suggest", response_model=SuggestResponse)
+async def suggest(body: SuggestRequest, request: Request, suggester: SuggesterDep,
+                  settings: SettingsDep, _: CurrentUser) -> SuggestResponse:
+    """Suggestions per segment, exactly as `precode suggest` gives them, best first."""
+    check_limits(body, settings)
+    texts = [s.text for s in body.segments]
+    async with request.app.state.inference_limit:
+        results = await run_in_threadpool(suggester.suggest, texts, top_k=body.top_k,
+                                          min_confidence=body.min_confidence)
+    return response(body, results)
+
+
+@router.post("/projects/{project_id}/suggest", response_model=SuggestResponse,
+             tags=["projects"])
+async def project_suggest(body: SuggestRequest, request: Request, access: ViewerAccess,
+                          models: ModelsDep, settings: SettingsDep) -> SuggestResponse:
+    """Suggestions from the project's current model; codings accepted in the project are
+    evidence at once (ids ``segment-<id>``)."""
+    check_limits(body, settings)
+    texts = [s.text for s in body.segments]
+    async with request.app.state.inference_limit:
+        _, results = await run_in_threadpool(models.suggest, access.project.id, texts,
+                                             top_k=body.top_k,
+                                             min_confidence=body.min_confidence)
+    return response(body, results)

@@ -1,0 +1,309 @@
+"""Request and response bodies of the project API, with examples for the OpenAPI schema."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+Role = Literal["viewer", "coder", "owner"]
+Status = Literal["pending", "accepted", "rejected", "changed", "superseded"]
+WHEN = "2026-03-02T10:15:00Z"
+CODE = "npt.coherence.communal_specification"
+# Ids are database INTEGER columns: PostgreSQL's hold up to 2**31 - 1. A larger id names nothing,
+# and sent to the database it would fail there, so requests are refused (422) before that.
+MAX_ID = 2**31 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite gives back times without their zone; they are UTC (``utcnow``)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# an RFC 3339 date-time, always with its zone
+Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+class ORM(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProblemOut(BaseModel):
+    """An error (RFC 9457 problem details), sent as ``application/problem+json``."""
+
+    type: str = Field(examples=["urn:precode:problem:validation"])
+    title: str = Field(examples=["Unprocessable Content"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["1 invalid field(s) in the request"])
+    instance: str = Field(examples=["/v1/projects"])
+    errors: list[dict] | None = Field(default=None, examples=[[{
+        "pointer": "#/name", "in": "body", "detail": "String should have at least 1 character",
+        "code": "string_too_short"}]])
+
+
+def _problem(description: str) -> dict:
+    return {"model": ProblemOut, "description": description,
+            "content": {"application/problem+json": {}}}
+
+
+PROBLEM_RESPONSES = {
+    400: _problem("A file that cannot be read (the error names file, line or field)"),
+    401: _problem("No API token, or an unknown one"),
+    403: _problem("Your role in the project does not allow this"),
+    404: _problem("Not found, or not in a project you belong to"),
+    409: _problem("Conflicts with the current state"),
+    413: _problem("Over a size, segment or text length limit"),
+    422: _problem("Invalid request: see 'errors'"),
+}
+
+
+# ---- users ------------------------------------------------------------------------------------
+class UserOut(ORM):
+    id: int = Field(examples=[1])
+    name: str = Field(examples=["amina"])
+    is_admin: bool = Field(examples=[False])
+    created_at: Timestamp = Field(examples=[WHEN])
+
+
+class UserCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, examples=["amina"])
+    admin: bool = Field(default=False, examples=[False])
+
+
+class TokenCreate(BaseModel):
+    label: str = Field(default="", max_length=100, examples=["laptop"])
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="Shown once; only its hash is stored.",
+                       examples=["pc_3q2x4...vQ"])
+
+
+class UserCreated(TokenOut):
+    user: UserOut
+
+
+# ---- projects ---------------------------------------------------------------------------------
+class ProjectCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, examples=["Falls clinic evaluation"])
+    codebook: str | None = Field(
+        default=None, max_length=300, examples=["npt,integrating"],
+        description="Built-in codebooks joined by commas (default: the model's codebook); upload "
+                    "your own with PUT /v1/projects/{id}/codebook.")
+
+
+class ProjectOut(ORM):
+    id: int = Field(examples=[7])
+    name: str = Field(examples=["Falls clinic evaluation"])
+    codebook_source: str = Field(examples=["npt,integrating"])
+    role: Role = Field(description="Your role in the project.", examples=["owner"])
+    created_at: Timestamp = Field(examples=[WHEN])
+
+
+class CodeOut(ORM):
+    id: str = Field(examples=[CODE])
+    label: str = Field(examples=["Communal specification"])
+    parent: str | None = Field(examples=["npt.coherence"])
+    definition: str = Field(examples=["People work together to build a shared understanding "
+                                      "of the aims of a new practice."])
+    codable: bool = Field(examples=[True])
+
+
+class CodebookOut(BaseModel):
+    id: str = Field(examples=["npt+integrating"])
+    label: str = Field(examples=["NPT and integrating"])
+    source: str = Field(examples=["npt,integrating"])
+    codes: list[CodeOut]
+
+
+class MemberIn(BaseModel):
+    user: str = Field(min_length=1, examples=["bob"], description="The user's name.")
+    role: Role = Field(examples=["coder"])
+
+
+class MemberOut(BaseModel):
+    user_id: int = Field(examples=[2])
+    name: str = Field(examples=["bob"])
+    role: Role = Field(examples=["coder"])
+
+
+class ModelVersionOut(ORM):
+    id: int = Field(examples=[9], description="What suggestions name as model_version_id.")
+    version: int = Field(examples=[1])
+    created_at: Timestamp = Field(examples=[WHEN])
+    job_id: int | None = Field(examples=[12])
+    summary: dict = Field(examples=[{"from_version": 0, "n_excerpts": 412,
+                                     "n_reviewed_segments": 60}])
+    current: bool = Field(default=False, examples=[True])
+
+
+# ---- documents --------------------------------------------------------------------------------
+class DocumentOut(ORM):
+    id: int = Field(examples=[3])
+    name: str = Field(examples=["interview-03.docx"])
+    upload_id: int = Field(examples=[3])
+    n_segments: int = Field(examples=[48])
+    precoded_at: Timestamp | None = Field(examples=[WHEN])
+    precoded_version_id: int | None = Field(examples=[1])
+    created_at: Timestamp = Field(examples=[WHEN])
+
+
+class DocumentDetail(DocumentOut):
+    text: str = Field(description="The text the segments' offsets point into.",
+                      examples=["Interviewer: How did the clinic start?\nP3: We all sat down..."])
+
+
+class UploadInfo(ORM):
+    id: int = Field(examples=[3])
+    filename: str = Field(examples=["interview-03.docx"])
+    media_type: str = Field(examples=["application/vnd.openxmlformats-officedocument."
+                                      "wordprocessingml.document"])
+    size: int = Field(examples=[48213])
+    sha256: str = Field(examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+    created_at: Timestamp = Field(examples=[WHEN])
+
+
+class UploadOut(BaseModel):
+    upload: UploadInfo
+    documents: list[DocumentOut]
+    notes: list[str] = Field(examples=[["2 coding(s) in the project were not imported (only its "
+                                        "text sources are)"]])
+
+
+class DocumentSegment(ORM):
+    id: int = Field(examples=[118])
+    document_id: int = Field(examples=[3])
+    position: int = Field(examples=[4])
+    external_id: str = Field(examples=["interview-03.docx#5"])
+    start: int = Field(examples=[412])
+    end: int = Field(examples=[530])
+    speaker: str | None = Field(examples=["P3"])
+    text: str = Field(examples=["We all sat down and agreed what the falls check was for."])
+    is_interviewer: bool = Field(examples=[False])
+
+
+# ---- jobs -------------------------------------------------------------------------------------
+class JobCreate(BaseModel):
+    kind: Literal["precode", "retrain"] = Field(examples=["precode"])
+    document_ids: list[DbId] | None = Field(
+        default=None, description="precode: the documents (default: all of the project's).",
+        examples=[[3, 4]])
+    redo: bool = Field(default=False, description="precode: pre-code documents again that were "
+                                                  "pre-coded before (their pending suggestions "
+                                                  "become 'superseded').")
+    min_confidence: float | None = Field(default=None, ge=0, le=1, examples=[None])
+    top_k: int | None = Field(default=None, ge=1, le=50, examples=[None])
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"kind": "precode"},
+                                                              {"kind": "retrain"}]})
+
+
+class JobOut(ORM):
+    id: int = Field(examples=[12])
+    project_id: int = Field(examples=[7])
+    kind: str = Field(examples=["precode"])
+    status: Literal["queued", "running", "succeeded", "failed"] = Field(examples=["running"])
+    progress: float = Field(ge=0, le=1, examples=[0.5])
+    done: int = Field(examples=[2])
+    total: int = Field(examples=[4])
+    message: str = Field(examples=["2 of 4 document(s) done"])
+    error: str | None = Field(examples=[None])
+    params: dict = Field(examples=[{"document_ids": [3, 4, 5, 6]}])
+    result: dict = Field(examples=[{"done": [3, 4], "suggestions": 57, "skipped": 0}])
+    created_at: Timestamp = Field(examples=[WHEN])
+    started_at: Timestamp | None = Field(examples=[WHEN])
+    finished_at: Timestamp | None = Field(examples=[None])
+
+
+# ---- suggestions and reviews ------------------------------------------------------------------
+class EvidenceOut(BaseModel):
+    text: str = Field(examples=["As a group we worked out the purpose of the new pathway."])
+    codes: list[str] = Field(examples=[[CODE]])
+    similarity: float = Field(examples=[0.81])
+    id: str | None = Field(default=None, examples=["segment-118"])
+
+
+class ProjectSuggestion(BaseModel):
+    id: int = Field(examples=[501])
+    segment: DocumentSegment
+    document: str = Field(examples=["interview-03.docx"])
+    code: str = Field(examples=[CODE])
+    label: str = Field(examples=["Communal specification"])
+    origin: Literal["model", "human"] = Field(examples=["model"])
+    confidence: float | None = Field(examples=[0.62])
+    threshold: float | None = Field(examples=[0.58])
+    uncertainty: float | None = Field(description="|confidence - threshold|: small is "
+                                                  "informative.", examples=[0.04])
+    status: Status = Field(examples=["pending"])
+    decided_code: str | None = Field(examples=[None])
+    evidence: list[EvidenceOut]
+    model_version_id: int | None = Field(examples=[1])
+    created_at: Timestamp = Field(examples=[WHEN])
+
+
+class SuggestionPage(BaseModel):
+    total: int = Field(examples=[120])
+    items: list[ProjectSuggestion]
+
+
+class ReviewIn(BaseModel):
+    action: Literal["accept", "reject", "change"] = Field(examples=["accept"])
+    code: str | None = Field(default=None, description="For 'change': the code to use instead.",
+                             examples=[None])
+    note: str = Field(default="", max_length=2000, examples=[""])
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"action": "accept"}, {"action": "reject", "note": "talks about the GP, not the team"},
+        {"action": "change", "code": "npt.coherence.differentiation"}]})
+
+
+class ReviewOut(BaseModel):
+    id: int = Field(examples=[900])
+    suggestion_id: int = Field(examples=[501])
+    reviewer: str = Field(examples=["amina"])
+    action: Literal["accept", "reject", "change", "add"] = Field(examples=["accept"])
+    code: str | None = Field(examples=[CODE])
+    note: str = Field(examples=[""])
+    created_at: Timestamp = Field(examples=[WHEN])
+
+
+class SuggestionDetail(ProjectSuggestion):
+    reviews: list[ReviewOut] = Field(description="Every decision on it, oldest first.")
+
+
+class ReviewPage(BaseModel):
+    total: int = Field(examples=[300])
+    items: list[ReviewOut]
+
+
+class CodingIn(BaseModel):
+    segment_id: DbId = Field(examples=[118])
+    code: str = Field(min_length=1, examples=[CODE])
+    note: str = Field(default="", max_length=2000, examples=["the model missed this one"])
+
+
+class BulkAcceptIn(BaseModel):
+    ids: list[DbId] | None = Field(default=None, max_length=10_000, examples=[[501, 502]])
+    document_id: DbId | None = Field(default=None, examples=[None])
+    code: str | None = Field(default=None, examples=[None])
+    min_confidence: float | None = Field(default=None, ge=0, le=1, examples=[0.9])
+    note: str = Field(default="", max_length=2000, examples=["bulk: confident ones"])
+
+
+class BulkAcceptOut(BaseModel):
+    accepted: int = Field(examples=[2])
+    ids: list[int] = Field(examples=[[501, 502]])
+
+
+AGREEMENT_EXAMPLE = {
+    "n_units": 40, "n_units_compared": 38, "n_coders": 2, "coders": ["precode model", "amina"],
+    "mode": "multilabel", "level": "nominal", "n_boot": 1000, "seed": 0,
+    "overall": {"percent_agreement": 0.91, "cohen_kappa": {"value": 0.64, "se": 0.08,
+                                                           "ci": [0.48, 0.8]}},
+    "per_code": {CODE: {"n_units": 38, "n_positive": 9, "percent_agreement": 0.92}},
+    "pairs": {"precode model|amina": {"n_units": 38, "percent_agreement": 0.91}},
+    "warnings": ["2 unit(s) were coded by only one coder and are not compared"],
+    "disagreements": [{"unit": "interview-03.docx:412-530", "text": "We all sat down ...",
+                       "codes": {"precode model": [CODE], "amina": []}}]}

@@ -1,0 +1,210 @@
+"""The tables, as SQLAlchemy 2 typed models.
+
+Nothing a person decided is ever deleted: a suggestion keeps what the model said (``origin``
+"model") or what a person added ("human"); its ``status`` is the latest decision, and every
+decision is a row of ``reviews`` with who and when.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+          "ck": "ck_%(table_name)s_%(constraint_name)s",
+          "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+          "pk": "pk_%(table_name)s"}
+
+ROLES = ("viewer", "coder", "owner")  # each can do what the ones before it can
+JOB_KINDS = ("precode", "retrain")
+JOB_STATES = ("queued", "running", "succeeded", "failed")
+STATUSES = ("pending", "accepted", "rejected", "changed", "superseded")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict: JSON, list: JSON, datetime: DateTime(timezone=True)}
+
+
+def _fk(target: str, **kw) -> Mapped:
+    return mapped_column(ForeignKey(target), **kw)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """Only the SHA-256 of a token is stored; the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = _fk("users.id", index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    codebook_source: Mapped[str] = mapped_column(String(300))
+    codebook_yaml: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int] = _fk("users.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("project_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    user_id: Mapped[int] = _fk("users.id", index=True)
+    role: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    params: Mapped[dict] = mapped_column(default=dict)
+    result: Mapped[dict] = mapped_column(default=dict)
+    done: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int] = mapped_column(default=0)
+    message: Mapped[str] = mapped_column(String(500), default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_by: Mapped[int] = _fk("users.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    @property
+    def progress(self) -> float:
+        """Share done, from 0 to 1."""
+        if self.status == "succeeded":
+            return 1.0
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+
+class ModelVersion(Base):
+    """Version 0 is the model a project started from; a retraining writes version n+1 under
+    ``PRECODE_HOME/projects/<id>/models/v<n>``. ``folded_review_id``: the reviews up to this id
+    are in the model; later accepted codings are added to its exemplar index when it loads."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("project_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    version: Mapped[int]
+    path: Mapped[str] = mapped_column(String(1000))
+    folded_review_id: Mapped[int] = mapped_column(default=0)
+    job_id: Mapped[int | None] = _fk("jobs.id")
+    summary: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Upload(Base):
+    """A file exactly as it was uploaded."""
+
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    filename: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[int] = _fk("users.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Document(Base):
+    """One text: a transcript, a segment table, or one text source of a .qdpx. ``text`` is what
+    the segments' offsets point into."""
+
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    upload_id: Mapped[int] = _fk("uploads.id", index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    n_segments: Mapped[int] = mapped_column(default=0)
+    precoded_version_id: Mapped[int | None] = _fk("model_versions.id")
+    precoded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("document_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = _fk("documents.id", index=True)
+    position: Mapped[int]
+    external_id: Mapped[str] = mapped_column(String(300))
+    start: Mapped[int] = mapped_column("start_pos")
+    end: Mapped[int] = mapped_column("end_pos")
+    speaker: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    is_interviewer: Mapped[bool] = mapped_column(default=False)
+
+
+class Suggestion(Base):
+    __tablename__ = "suggestions"
+    __table_args__ = (Index("ix_suggestions_project_status", "project_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id")
+    segment_id: Mapped[int] = _fk("segments.id", index=True)
+    code: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(10), default="model")  # model | human
+    confidence: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[list] = mapped_column(default=list)
+    model_version_id: Mapped[int | None] = _fk("model_versions.id")
+    job_id: Mapped[int | None] = _fk("jobs.id")
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    decided_code: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[int | None] = _fk("users.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(Base):
+    """One decision: ``action`` accept, reject, change (to ``code``) or add (a code the model
+    missed); ``code`` is the code the segment carries after it (none after a rejection)."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    suggestion_id: Mapped[int] = _fk("suggestions.id", index=True)
+    reviewer_id: Mapped[int] = _fk("users.id")
+    action: Mapped[str] = mapped_column(String(10))
+    code: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

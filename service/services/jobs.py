@@ -1,0 +1,302 @@
+"""Background jobs: pre-coding a project's documents and retraining its model.
+
+A job's row holds its state and progress. Pre-coding writes each document's suggestions in one
+transaction together with the job's progress, so a job stopped at any point has whole documents
+done and resumes with the next one. Retraining writes the new model version's directory whole
+(``training.train``) before its row is added.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from threading import Event
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from corpus.codebook import Codebook
+from corpus.errors import PrecodeInputError
+from corpus.excerpts import Excerpt
+from service.db.models import (
+    JOB_KINDS,
+    Document,
+    Job,
+    Membership,
+    ModelVersion,
+    Project,
+    Segment,
+    Suggestion,
+    User,
+    utcnow,
+)
+from service.problems import Problem, not_found
+from service.services.documents import get_document, list_segments
+from service.services.project_models import SEGMENT_PREFIX, ProjectModels, exemplar_id
+from service.services.projects import current_version, project_codebook
+from service.services.reviews import decided_codes, last_review_id
+from service.settings import Settings
+
+log = logging.getLogger("precode.service")
+
+RESUMABLE = {"precode"}
+INTERRUPTED = "interrupted by a restart"
+
+
+class Interrupted(Exception):
+    """The service is stopping; the job goes back to the queue."""
+
+
+@dataclass
+class JobContext:
+    sessions: sessionmaker[Session]
+    settings: Settings
+    models: ProjectModels
+    stop: Event = field(default_factory=Event)
+
+
+# ---- creating and reading ---------------------------------------------------------------------
+def create_job(*, session: Session, project: Project, user: User, kind: str,
+               params: dict) -> Job:
+    if kind not in JOB_KINDS:
+        raise PrecodeInputError(f"unknown job kind {kind!r} (use {', '.join(JOB_KINDS)})",
+                                field="kind")
+    active = session.scalar(select(Job.id).where(Job.project_id == project.id, Job.kind == kind,
+                                                 Job.status.in_(("queued", "running"))))
+    if active is not None:
+        raise Problem(409, "conflict", f"job {active} of this kind is still queued or running")
+    if kind == "precode":
+        params = _precode_params(session, project, params)
+    job = Job(project_id=project.id, kind=kind, params=params, created_by=user.id,
+              total=len(params.get("document_ids", [])) or 1)
+    session.add(job)
+    session.commit()
+    return job
+
+
+def _precode_params(session: Session, project: Project, params: dict) -> dict:
+    ids = params.get("document_ids")
+    if ids is None:
+        ids = list(session.scalars(select(Document.id).where(Document.project_id == project.id)
+                                   .order_by(Document.id)))
+    for document_id in ids:
+        get_document(session=session, project=project, document_id=document_id)
+    if not ids:
+        raise PrecodeInputError("the project has no documents to pre-code: upload some first",
+                                field="document_ids")
+    return {**params, "document_ids": list(dict.fromkeys(ids))}
+
+
+def get_job(*, session: Session, user: User, job_id: int) -> Job:
+    """The job, if ``user`` belongs to its project ("not found" otherwise)."""
+    job = session.get(Job, job_id)
+    member = job and session.scalar(select(Membership.id).where(
+        Membership.project_id == job.project_id, Membership.user_id == user.id))
+    if not member:
+        raise not_found("job")
+    return job
+
+
+def list_jobs(*, session: Session, project: Project) -> list[Job]:
+    return list(session.scalars(select(Job).where(Job.project_id == project.id)
+                                .order_by(Job.id.desc())))
+
+
+def count_jobs(*, session: Session) -> Counter:
+    rows = session.execute(select(Job.kind, Job.status, func.count()).group_by(Job.kind,
+                                                                               Job.status))
+    return Counter({(kind, status): n for kind, status, n in rows})
+
+
+# ---- the queue --------------------------------------------------------------------------------
+def claim_next(*, session: Session) -> int | None:
+    """Mark the oldest queued job running and return its id (None when there is none). The
+    conditional update makes sure two workers never take the same job."""
+    while True:
+        job_id = session.scalar(select(Job.id).where(Job.status == "queued").order_by(Job.id)
+                                .limit(1))
+        if job_id is None:
+            return None
+        claimed = session.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+                                  .values(status="running", started_at=utcnow(), error=None,
+                                          attempts=Job.attempts + 1))
+        session.commit()
+        if claimed.rowcount == 1:
+            return job_id
+
+
+def recover_interrupted(*, session: Session) -> list[tuple[int, str]]:
+    """At start-up: jobs left running by a stopped process go back to the queue when they can
+    resume, else fail with the reason. Returns (job id, new status)."""
+    out = []
+    for job in session.scalars(select(Job).where(Job.status == "running")):
+        if job.kind in RESUMABLE:
+            job.status, job.message = "queued", "resumed after a restart"
+        else:
+            job.status, job.error, job.finished_at = "failed", INTERRUPTED, utcnow()
+        out.append((job.id, job.status))
+    session.commit()
+    return out
+
+
+def finish(*, sessions: sessionmaker[Session], job_id: int, status: str,
+           error: str | None = None, message: str | None = None) -> None:
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        job.status, job.error = status, error
+        if message is not None:
+            job.message = message
+        if status in ("succeeded", "failed"):
+            job.finished_at = utcnow()
+
+
+def run_job(ctx: JobContext, job_id: int) -> tuple[str, str]:
+    """Run one claimed job to its end; returns its kind and final status."""
+    with ctx.sessions() as session:
+        kind = session.get(Job, job_id).kind
+    try:
+        RUNNERS[kind](ctx, job_id)
+    except Interrupted:
+        finish(sessions=ctx.sessions, job_id=job_id, status="queued",
+               message="paused by a shutdown; resumes at the next start")
+        return kind, "queued"
+    except PrecodeInputError as exc:
+        finish(sessions=ctx.sessions, job_id=job_id, status="failed", error=str(exc))
+        return kind, "failed"
+    except Exception as exc:  # noqa: BLE001 - a job must end, whatever went wrong
+        # the type and where, never the message: it may quote interview text
+        log.error("job %s (%s) failed: %s\n%s", job_id, kind, type(exc).__name__,
+                  "".join(traceback.format_tb(exc.__traceback__)))
+        finish(sessions=ctx.sessions, job_id=job_id, status="failed",
+               error=f"internal error ({type(exc).__name__}); the server log has more")
+        return kind, "failed"
+    finish(sessions=ctx.sessions, job_id=job_id, status="succeeded")
+    return kind, "succeeded"
+
+
+# ---- pre-coding -------------------------------------------------------------------------------
+def run_precode(ctx: JobContext, job_id: int) -> None:
+    with ctx.sessions() as session:
+        job = session.get(Job, job_id)
+        project_id, params = job.project_id, dict(job.params)
+        done = set(job.result.get("done", []))
+        book = project_codebook(session.get(Project, project_id))
+    for document_id in params["document_ids"]:
+        if document_id in done:
+            continue
+        if ctx.stop.is_set():
+            raise Interrupted
+        _precode_document(ctx, job_id, project_id, document_id, params, book)
+
+
+def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id: int,
+                      params: dict, book: Codebook) -> None:
+    with ctx.sessions() as session:
+        doc = session.get(Document, document_id)
+        skip = doc.precoded_at is not None and not params.get("redo", False)
+        segments = [] if skip else [s for s in list_segments(session=session, document=doc)
+                                    if not s.is_interviewer]
+    held, results = ctx.models.suggest(
+        project_id, [s.text for s in segments], min_confidence=params.get("min_confidence"),
+        top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3))
+    with ctx.sessions.begin() as session:  # the document's suggestions and progress, or nothing
+        rows = [] if skip else _suggestion_rows(project_id, job_id, held.version_id, segments,
+                                                results, book)
+        if not skip:
+            _supersede_pending(session, document_id)
+            session.add_all(rows)
+            doc = session.get(Document, document_id)
+            doc.precoded_version_id, doc.precoded_at = held.version_id, utcnow()
+        job = session.get(Job, job_id)
+        result = dict(job.result)
+        result["done"] = [*result.get("done", []), document_id]
+        result["skipped"] = result.get("skipped", 0) + skip
+        result["suggestions"] = result.get("suggestions", 0) + len(rows)
+        job.result, job.done = result, len(result["done"])
+        job.message = f"{job.done} of {job.total} document(s) done"
+
+
+def _suggestion_rows(project_id: int, job_id: int, version_id: int, segments: list[Segment],
+                     results: list, book: Codebook) -> list[Suggestion]:
+    return [Suggestion(project_id=project_id, segment_id=seg.id, code=s.code, origin="model",
+                       confidence=s.confidence, threshold=s.threshold,
+                       evidence=[asdict(e) for e in s.evidence], model_version_id=version_id,
+                       job_id=job_id)
+            for seg, res in zip(segments, results, strict=True)
+            for s in res.suggestions if s.code in book]
+
+
+def _supersede_pending(session: Session, document_id: int) -> None:
+    """A document pre-coded again: its earlier, still pending model suggestions are kept but
+    marked superseded (reviewed ones stay as they are)."""
+    segment_ids = select(Segment.id).where(Segment.document_id == document_id)
+    session.execute(update(Suggestion).where(Suggestion.segment_id.in_(segment_ids),
+                                             Suggestion.origin == "model",
+                                             Suggestion.status == "pending")
+                    .values(status="superseded"))
+
+
+# ---- retraining -------------------------------------------------------------------------------
+def _base_excerpts(model_dir: Path, book: Codebook) -> list[Excerpt]:
+    """The model's own exemplars (its training data), without earlier project codings (those
+    come fresh from the reviews) and with codes outside ``book`` left out."""
+    out = []
+    with (model_dir / "exemplars.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            if str(row.get("id") or "").startswith(SEGMENT_PREFIX):
+                continue
+            codes = tuple(c for c in row["codes"] if c in book)
+            if codes or not row["codes"]:
+                out.append(Excerpt(text=row["text"], codes=codes, id=row.get("id")))
+    return out
+
+
+def _progress(ctx: JobContext, job_id: int, done: int, message: str) -> None:
+    with ctx.sessions.begin() as session:
+        job = session.get(Job, job_id)
+        job.done, job.message = done, message
+
+
+def run_retrain(ctx: JobContext, job_id: int) -> None:
+    from training.train import refit_model
+
+    if ctx.stop.is_set():
+        raise Interrupted
+    _progress(ctx, job_id, 0, "collecting the reviews")
+    with ctx.sessions() as session:
+        project_id = session.get(Job, job_id).project_id
+        book = project_codebook(session.get(Project, project_id))
+        base = current_version(session=session, project_id=project_id)
+        watermark = last_review_id(session=session, project_id=project_id)
+        codes = decided_codes(session=session, project_id=project_id)
+        rows = session.execute(select(Segment.id, Segment.text)
+                               .where(Segment.id.in_(list(codes))))
+        texts = {segment_id: text for segment_id, text in rows}
+    reviewed = [Excerpt(text=texts[sid], codes=tuple(c for c in cs if c in book),
+                        id=exemplar_id(sid)) for sid, cs in sorted(codes.items())]
+    excerpts = _base_excerpts(Path(base.path), book) + reviewed
+    out = ctx.settings.home / "projects" / str(project_id) / "models" / f"v{base.version + 1}"
+    with ctx.sessions.begin() as session:
+        session.get(Job, job_id).total = 3
+    _progress(ctx, job_id, 1, f"refitting on {len(excerpts)} excerpts ({len(reviewed)} reviewed "
+                              "segments)")
+    refit_model(base.path, excerpts, out, codebook=book,
+                stage=lambda msg: log.info("job %s: %s", job_id, msg))
+    with ctx.sessions.begin() as session:
+        session.add(ModelVersion(project_id=project_id, version=base.version + 1, path=str(out),
+                                 folded_review_id=watermark, job_id=job_id,
+                                 summary={"from_version": base.version,
+                                          "n_excerpts": len(excerpts),
+                                          "n_reviewed_segments": len(reviewed)}))
+        job = session.get(Job, job_id)
+        job.done, job.message = 3, f"model version {base.version + 1} ready"
+        job.result = {"version": base.version + 1, "n_excerpts": len(excerpts),
+                      "n_reviewed_segments": len(reviewed)}
+
+
+RUNNERS = {"precode": run_precode, "retrain": run_retrain}

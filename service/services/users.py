@@ -1,0 +1,60 @@
+"""Users and API tokens. Only a token's SHA-256 is stored; the token is shown once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from corpus.errors import PrecodeInputError
+from service.db.models import ApiToken, User
+from service.problems import Problem
+from service.writers import MODEL_USER
+
+TOKEN_PREFIX = "pc_"
+RESERVED_NAMES = {MODEL_USER.casefold(), "model"}
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(*, session: Session, user: User, label: str = "") -> str:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    session.commit()
+    return token
+
+
+def create_user(*, session: Session, name: str, admin: bool = False) -> tuple[User, str]:
+    """A new user and their first token."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise PrecodeInputError("a user name needs 1 to 100 characters", field="name")
+    if name.casefold() in RESERVED_NAMES:
+        raise PrecodeInputError(f"{name!r} is reserved for the model's codings", field="name")
+    if session.scalar(select(User).where(User.name == name)) is not None:
+        raise Problem(409, "conflict", f"a user named {name!r} exists already")
+    user = User(name=name, is_admin=admin)
+    session.add(user)
+    session.flush()
+    return user, issue_token(session=session, user=user, label="first token")
+
+
+def user_for_token(*, session: Session, token: str) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                ApiToken.revoked_at.is_(None)))
+    return session.get(User, row.user_id) if row else None
+
+
+def find_user(*, session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise PrecodeInputError(f"no user named {name!r}", field="user")
+    return user
+
+
+def list_users(*, session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))

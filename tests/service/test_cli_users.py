@@ -1,0 +1,41 @@
+"""``precode users``: create users and print tokens that the service accepts."""
+
+from __future__ import annotations
+
+import typer
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from service.api.app import create_app
+from service.cli_users import register
+from tests.service.conftest import make_settings
+
+
+def cli_app() -> typer.Typer:
+    from service.cli import app
+
+    register(app)
+    register(app)  # idempotent
+    assert [g.name for g in app.registered_groups].count("users") == 1
+    return app
+
+
+def test_users_create_prints_a_working_token(db_url, tmp_path, tiny_suggester, monkeypatch):
+    monkeypatch.setenv("PRECODE_HOME", str(tmp_path))
+    monkeypatch.setenv("PRECODE_DATABASE_URL", db_url)
+    app, runner = cli_app(), CliRunner()
+    created = runner.invoke(app, ["users", "create", "ann", "--admin"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("pc_")
+    again = runner.invoke(app, ["users", "create", "ann"])
+    assert again.exit_code == 2 and "exists already" in again.output
+    second = runner.invoke(app, ["users", "token", "ann", "--label", "ci"]).stdout.strip()
+    assert second.startswith("pc_") and second != token
+    assert runner.invoke(app, ["users", "token", "nobody"]).exit_code == 2
+    assert "ann  admin" in runner.invoke(app, ["users", "list"]).stdout
+    service = create_app(make_settings(tmp_path / "home", db_url), suggester=tiny_suggester)
+    with TestClient(service) as client:
+        for t in (token, second):
+            me = client.get("/v1/users/me", headers={"Authorization": f"Bearer {t}"}).json()
+            assert (me["name"], me["is_admin"]) == ("ann", True)
