@@ -403,12 +403,20 @@ def evaluate(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Server processes. Only 1 for now: the review loop "
+                                              "keeps each project's exemplar index in memory. "
+                                              "PRECODE_INFERENCE_CONCURRENCY sets how many "
+                                              "suggestion requests run at once.")] = 1,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: built-in).")] = None,
 ):
     """Run the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
+    if workers != 1:
+        raise PrecodeInputError("precode serves from one process for now (each project's "
+                                "exemplar index and job queue live in it); use "
+                                "PRECODE_INFERENCE_CONCURRENCY to run more suggestions at once",
+                                field="--workers")
     if model is not None:
         os.environ["PRECODE_MODEL_DIR"] = str(model)
     resolve_model(model)  # train the built-in model here, with a progress bar, if needed

@@ -3,9 +3,10 @@
 Every operation of the app's own OpenAPI schema gets generated requests, valid and invalid
 (explicit examples, boundary "coverage" cases and random fuzzing), sent with the token of a
 project owner. The database is seeded first with a project, documents, a pre-coding job, its
-suggestions and a review, and path parameters are drawn half the time from those real ids, so the
-ID routes answer with real objects rather than only 404s. No answer may be a server error, and
-every answer must match the schema (status code, content type, body).
+suggestions and a review, and each id in a path (and a body's ``segment_id``, ``document_id`` or
+``code``) is either the generated value or one of those real ones, so the ID routes answer with
+real objects rather than only 404s. No answer may be a server error, and every answer must match the
+schema (status code, content type, body).
 
 The fuzzed app runs with no job worker: jobs that fuzzing queues stay queued (their routes are
 still exercised), so no retraining runs in the background of the test.
@@ -66,7 +67,8 @@ def seeded(tmp_path_factory, tiny_suggester):
            "suggestion_id": [s["id"] for s in items[:5]],
            "segment_id": [s["id"] for s in segments[:5]],
            "job_id": [job["id"]],
-           "user_id": [u["user_id"] for u in users]}
+           "user_id": [u["user_id"] for u in users],
+           "code": sorted({s["code"] for s in items})[:5]}
     app = create_app(make_settings(home, url, job_workers=0, max_upload_bytes=200_000),
                      suggester=tiny_suggester)
     return app, token, ids
@@ -87,7 +89,7 @@ def _schema():
 
 
 schema = _schema()
-REAL_IDS: dict[str, list[int]] = {}  # filled by the ``fuzz_app`` fixture before any generation
+REAL: dict[str, list] = {}  # filled by the ``fuzz_app`` fixture before any generation
 
 
 @schema.hook
@@ -96,15 +98,28 @@ def flatmap_path_parameters(context, path_parameters):
     if not path_parameters:
         return st.just(path_parameters)
     return st.fixed_dictionaries({
-        name: st.sampled_from([value, *REAL_IDS[name]]) if REAL_IDS.get(name) else st.just(value)
+        name: st.sampled_from([value, *REAL[name]]) if REAL.get(name) else st.just(value)
         for name, value in path_parameters.items()})
+
+
+@schema.hook
+def flatmap_body(context, body):
+    """A body's segment id, document id or code: the generated value or a real one."""
+    if not isinstance(body, dict):
+        return st.just(body)
+    swaps = {name: st.sampled_from([value, *REAL[name]]) for name, value in body.items()
+             if name in ("segment_id", "document_id", "code") and REAL.get(name)
+             and type(value) is type(REAL[name][0])}
+    if not swaps:
+        return st.just(body)
+    return st.fixed_dictionaries(swaps).map(lambda real: {**body, **real})
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(seeded):
     app, token, ids = seeded
-    REAL_IDS.clear()
-    REAL_IDS.update(ids)
+    REAL.clear()
+    REAL.update(ids)
     return app, {"Authorization": token}
 
 

@@ -1,0 +1,187 @@
+"""Load test of the precode HTTP API (locust).
+
+Each simulated client mostly asks for suggestions (``POST /v1/suggest``) for 1 to 8 interview
+segments drawn from the seed corpus (participants' turns, as a researcher would send them), and
+now and then lists a project's suggestions to review or checks ``GET /healthz``.
+
+    PRECODE_TOKEN=...  PRECODE_PROJECT=7  locust -f eval/locustfile.py --headless \\
+        -u 20 -r 5 -t 60s --host http://127.0.0.1:8000
+
+``PRECODE_TOKEN`` is an API token (``precode users create NAME --admin`` prints one).
+``PRECODE_PROJECT`` is a project with suggestions to list; without it, one is made at the start
+(a transcript assembled from the seed corpus, uploaded and pre-coded), which counts against the
+run time. ``python eval/locustfile.py --prepare HOST`` makes that project beforehand and prints
+its id: ``eval/run_load.sh`` does so, then runs locust and writes ``eval/results/service.md``
+from the final statistics, written as JSON to ``PRECODE_LOAD_SUMMARY`` when that is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+import urllib.request
+
+SEED = 0
+SEGMENTS_PER_REQUEST = (1, 8)
+PREPARE_TIMEOUT_S = 300
+
+
+def _seed_excerpts():
+    from corpus.seed_corpus import load_seed
+
+    return load_seed()
+
+
+def participant_segments() -> list[str]:
+    """The seed corpus's participant turns: realistic segments to code."""
+    return [e.text for e in _seed_excerpts() if e.meta.get("speaker_role") != "interviewer"]
+
+
+def seed_transcript() -> str:
+    """One interview from the seed corpus (its first scenario), as a plain-text transcript."""
+    excerpts = _seed_excerpts()
+    scenario = excerpts[0].meta.get("scenario")
+    lines = [f"{'Interviewer' if e.meta.get('speaker_role') == 'interviewer' else 'P1'}: {e.text}"
+             for e in excerpts if e.meta.get("scenario") == scenario]
+    return "\n".join(lines) + "\n"
+
+
+# ---- preparing a project (stdlib only, so it also runs without locust's event loop) ----------
+def _call(host: str, token: str, method: str, path: str, *, body: bytes | None = None,
+          content_type: str = "application/json") -> dict:
+    request = urllib.request.Request(host.rstrip("/") + path, data=body, method=method,
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def prepare_project(host: str, token: str) -> int:
+    """A new project with one seed transcript uploaded and pre-coded; its id."""
+    project = _call(host, token, "POST", "/v1/projects",
+                    body=json.dumps({"name": f"load test {time.strftime('%Y-%m-%d %H:%M:%S')}"}
+                                    ).encode())
+    pid = project["id"]
+    boundary = "precode-load-test-boundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"seed-interview.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+            f"{seed_transcript()}\r\n--{boundary}--\r\n").encode()
+    _call(host, token, "POST", f"/v1/projects/{pid}/documents", body=body,
+          content_type=f"multipart/form-data; boundary={boundary}")
+    job = _call(host, token, "POST", f"/v1/projects/{pid}/jobs",
+                body=json.dumps({"kind": "precode"}).encode())
+    deadline = time.monotonic() + PREPARE_TIMEOUT_S
+    while job["status"] not in ("succeeded", "failed"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"pre-coding job {job['id']} did not finish in "
+                               f"{PREPARE_TIMEOUT_S} s")
+        time.sleep(0.5)
+        job = _call(host, token, "GET", f"/v1/jobs/{job['id']}")
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"pre-coding job {job['id']} failed: {job.get('error')}")
+    return pid
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "--prepare":
+        sys.exit("usage: PRECODE_TOKEN=... python eval/locustfile.py --prepare HOST")
+    print(prepare_project(sys.argv[2], os.environ["PRECODE_TOKEN"]))
+    sys.exit(0)
+
+
+# ---- the load ----------------------------------------------------------------------------------
+from locust import HttpUser, between, events, task  # noqa: E402
+
+SEGMENTS = participant_segments()
+_project: dict[str, int] = {}
+_segments_sent = [0]  # in answered suggestion requests
+_users = iter(range(10**9))
+
+
+_environment: list = []
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs):
+    _environment.append(environment)
+
+
+@events.quit.add_listener
+def _on_quit(**_kwargs):
+    """With PRECODE_LOAD_SUMMARY set: the final statistics there as JSON (the CSV files are
+    snapshots taken every second, which can miss the last requests)."""
+    path = os.environ.get("PRECODE_LOAD_SUMMARY")
+    if not path or not _environment or _environment[0].runner is None:
+        return
+    stats = _environment[0].runner.stats
+
+    def entry(e) -> dict:
+        return {"name": e.name, "method": e.method, "requests": e.num_requests,
+                "failures": e.num_failures, "requests_per_s": e.total_rps,
+                "p50_ms": e.get_response_time_percentile(0.5),
+                "p99_ms": e.get_response_time_percentile(0.99),
+                "max_ms": e.max_response_time}
+
+    summary = {"endpoints": [entry(e) for e in sorted(stats.entries.values(),
+                                                      key=lambda e: e.name)],
+               "total": entry(stats.total), "suggest_segments": _segments_sent[0],
+               "errors": [{"name": e.name, "method": e.method, "error": str(e.error),
+                           "occurrences": e.occurrences} for e in stats.errors.values()]}
+    with open(path, "w") as f:
+        json.dump(summary, f, indent=1)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs):
+    if os.environ.get("PRECODE_PROJECT"):
+        _project["id"] = int(os.environ["PRECODE_PROJECT"])
+    elif environment.host:
+        _project["id"] = prepare_project(environment.host, os.environ["PRECODE_TOKEN"])
+
+
+class Researcher(HttpUser):
+    """A client of the API: mostly suggestions for a few segments at a time."""
+
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self):
+        token = os.environ.get("PRECODE_TOKEN")
+        if not token:
+            raise RuntimeError("set PRECODE_TOKEN to an API token")
+        self.client.headers["Authorization"] = f"Bearer {token}"
+        self.rng = random.Random(SEED * 1000 + next(_users))
+
+    @task(10)
+    def suggest(self):
+        n = self.rng.randint(*SEGMENTS_PER_REQUEST)
+        segments = [{"id": f"seg-{i}", "text": self.rng.choice(SEGMENTS)} for i in range(n)]
+        with self.client.post("/v1/suggest", json={"segments": segments},
+                              name="POST /v1/suggest", catch_response=True) as res:
+            if res.status_code != 200:
+                res.failure(f"status {res.status_code}")
+            elif [s["id"] for s in res.json()["segments"]] != [s["id"] for s in segments]:
+                res.failure("the answer does not list the segments sent")
+            else:
+                _segments_sent[0] += n
+
+    @task(2)
+    def list_suggestions(self):
+        if "id" not in _project:
+            return
+        with self.client.get(f"/v1/projects/{_project['id']}/suggestions",
+                             params={"limit": 50, "order": "uncertainty"},
+                             name="GET /v1/projects/{id}/suggestions",
+                             catch_response=True) as res:
+            if res.status_code != 200:
+                res.failure(f"status {res.status_code}")
+            elif "items" not in res.json():
+                res.failure("no items in the page")
+
+    @task(1)
+    def healthz(self):
+        with self.client.get("/healthz", name="GET /healthz", catch_response=True) as res:
+            if res.status_code != 200:
+                res.failure(f"status {res.status_code}")
