@@ -76,28 +76,3 @@ def scenario_folds(excerpts: list[Excerpt], n_folds: int = 5, *, seed: int = 0
         out.append(([i for i in range(len(excerpts)) if i not in test_set], test))
     return out
 
-
-def holdout_split(excerpts: list[Excerpt], share: float = 0.2, *, seed: int = 0
-                  ) -> tuple[list[int], list[int]]:
-    """One (fit, held-out) split; whole scenarios are held out when excerpts carry them."""
-    import random
-
-    has_groups = all("scenario" in ex.meta for ex in excerpts)
-    rng = random.Random(seed)
-    if has_groups:
-        groups: dict[str, list[int]] = {}
-        for i, ex in enumerate(excerpts):
-            groups.setdefault(str(ex.meta["scenario"]), []).append(i)
-        names = sorted(groups)
-        rng.shuffle(names)
-        held: list[int] = []
-        for name in names:
-            if len(held) >= share * len(excerpts):
-                break
-            held.extend(groups[name])
-    else:
-        order = list(range(len(excerpts)))
-        rng.shuffle(order)
-        held = order[: max(1, round(share * len(excerpts)))]
-    held_set = set(held)
-    return [i for i in range(len(excerpts)) if i not in held_set], sorted(held)
