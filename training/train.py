@@ -168,9 +168,14 @@ def cross_fitted_metrics(p: np.ndarray, v: np.ndarray, y: np.ndarray, classes: l
 def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
                 args: TrainingArguments | None = None, base_model: str | Path | None = None,
                 progress: bool = True, stage: Stage | None = None,
-                sources: list[str] | None = None) -> Path:
+                sources: list[str] | None = None,
+                known_embeddings: dict[str, np.ndarray] | None = None) -> Path:
     """Train and write a model directory; returns its path. The directory is written whole or
-    not at all (a half-trained model never replaces a working one)."""
+    not at all (a half-trained model never replaces a working one).
+
+    ``known_embeddings`` (text -> vector from the same encoder, only used without fine-tuning)
+    spares encoding texts again.
+    """
     args = args or TrainingArguments()
     stage = stage or (lambda msg: log.info(msg))
     started = time.perf_counter()
@@ -196,8 +201,11 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
         stage(f"fine-tuning the encoder on {len(fit)} excerpts")
         n_pairs = fine_tune(encoder, [excerpts[i] for i in fit], codebook, args,
                             progress=progress)
-    stage(f"embedding {len(excerpts)} excerpts")
-    emb = encode(encoder, [ex.text for ex in excerpts], progress=progress)
+    known = known_embeddings if args.epochs == 0 and known_embeddings else {}
+    new_texts = list(dict.fromkeys(ex.text for ex in excerpts if ex.text not in known))
+    stage(f"embedding {len(new_texts)} excerpts")
+    fresh = dict(zip(new_texts, encode(encoder, new_texts, progress=progress), strict=True))
+    emb = np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in excerpts]).astype(np.float32)
 
     stage(f"calibrating on {len(held)} held-out excerpts")
     p, v = heldout_scores(emb, y, fit, held, classes, excerpts, args)
@@ -285,6 +293,8 @@ def refit_model(model_dir: str | Path, excerpts: list[Excerpt], out: str | Path,
     manifest = json.loads((model_dir / "precode.json").read_text())
     args = dc_replace(TrainingArguments(**manifest["training_args"]), epochs=0)
     book = codebook or read_yaml(model_dir / "codebook.yaml")
+    old = ExemplarIndex.load(model_dir)
+    known = {ex.text: old._vectors[i] for i, ex in enumerate(old.exemplars)}
     return train_model(excerpts, book, out, args=args, base_model=model_dir / "encoder",
-                       progress=progress, stage=stage,
+                       progress=progress, stage=stage, known_embeddings=known,
                        sources=[f"refit of {model_dir.name}", *manifest.get("training_sources", [])])

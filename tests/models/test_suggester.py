@@ -120,3 +120,22 @@ def test_refit_keeps_the_encoder_and_learns_new_excerpts(tiny_model, tiny_excerp
     assert np.allclose(old.embed(probe), new.embed(probe))
     manifest = json.loads((out / "precode.json").read_text())
     assert manifest["n_pairs"] == 0 and manifest["n_excerpts"] == len(tiny_excerpts) + 4
+
+
+def test_exemplar_index_switches_to_hnsw_and_reloads(tmp_path):
+    from models.index import Exemplar, ExemplarIndex
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((40, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = ExemplarIndex(16, exact_max=10)
+    index.add(vectors[:8], [Exemplar(text=f"t{i}", codes=("a",)) for i in range(8)])
+    assert index.kind == "flat"
+    index.add(vectors[8:], [Exemplar(text=f"t{i}", codes=("a",)) for i in range(8, 40)])
+    assert index.kind == "hnsw"
+    sims, ids = index.search(vectors[:5], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+    index.save(tmp_path)
+    again = ExemplarIndex.load(tmp_path)
+    assert again.kind == "hnsw" and len(again) == 40
+    assert again.search(vectors[:5], 1)[1][:, 0].tolist() == [0, 1, 2, 3, 4]
