@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from corpus.errors import CodebookError
-from corpus.textio import read_text
+from corpus.textio import read_bytes, read_text
 from corpus.xmlsafe import parse_xml
 
 QDC_NS = "urn:QDA-XML:codebook:1.0"
@@ -437,13 +437,7 @@ def codes_from_refi(codes_el, *, ns: str, src: str) -> list[Code]:
 def read_qdc(path: str | Path) -> Codebook:
     path = Path(path)
     src = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CodebookError(f"cannot read: {exc.strerror}", source=src) from exc
-    if not raw.strip():
-        raise CodebookError("the file is empty", source=src)
-    root = parse_xml(raw, source=src, error=CodebookError)
+    root = parse_xml(read_bytes(path, error=CodebookError), source=src, error=CodebookError)
     ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
     if root.tag.rsplit("}", 1)[-1] != "CodeBook":
         raise CodebookError(f"root element is <{root.tag.rsplit('}', 1)[-1]}>, not <CodeBook>",

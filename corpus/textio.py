@@ -11,18 +11,23 @@ from pathlib import Path
 from corpus.errors import PrecodeInputError
 
 
+def read_bytes(path: str | Path, *, error: type[PrecodeInputError] = PrecodeInputError) -> bytes:
+    """The file's bytes; a file that cannot be read or holds only whitespace raises ``error``."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read: {exc.strerror}", source=str(path)) from exc
+    if not raw.strip():
+        raise error("the file is empty", source=str(path))
+    return raw
+
+
 def decode_file(path: str | Path, *, error: type[PrecodeInputError] = PrecodeInputError
                 ) -> tuple[str, str]:
     """The file's text (without a BOM) and the encoding used: ``utf-8``, ``utf-8-sig`` or
     ``cp1252``. Empty, binary and undecodable files raise ``error``."""
-    path = Path(path)
     src = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise error(f"cannot read: {exc.strerror}", source=src) from exc
-    if not raw.strip():
-        raise error("the file is empty", source=src)
+    raw = read_bytes(path, error=error)
     if b"\x00" in raw:
         raise error("contains NUL bytes: a binary file or UTF-16 text, not a UTF-8 or cp1252 "
                     "text file", source=src)
