@@ -59,15 +59,15 @@ def codebook_show(
     from corpus.codebook import load_codebooks
 
     book = load_codebooks(codebook)
-    tree = Tree(f"[bold]{book.label}[/bold] ({book.id}, {len(book)} codes)")
+    tree = Tree(f"[bold]{escape(book.label)}[/bold] ({escape(book.id)}, {len(book)} codes)")
     nodes = {}
     for code in book.walk():
         parent = nodes.get(code.parent, tree)
-        label = f"[cyan]{code.id}[/cyan]  {code.label}"
+        label = f"[cyan]{escape(code.id)}[/cyan]  {escape(code.label)}"
         if not code.codable:
             label += " [dim](not codable)[/dim]"
         if definitions and code.definition:
-            label += f"\n[dim]{code.definition}[/dim]"
+            label += f"\n[dim]{escape(code.definition)}[/dim]"
         nodes[code.id] = parent.add(label)
     console.print(tree)
 

@@ -206,3 +206,10 @@ def test_cli_export_qdc(tmp_path):
                                       str(out)])
     assert result.exit_code == 0
     assert len(read_qdc(out)) == 20
+
+
+def test_cli_show_keeps_brackets_in_labels(tmp_path):
+    p = write(tmp_path, "b.csv", "id,label,definition\nx,[red] flags,Warning signs [bold] noted\n")
+    result = CliRunner().invoke(app, ["codebook", "show", str(p)])
+    assert result.exit_code == 0
+    assert "[red] flags" in result.output and "[bold] noted" in result.output
