@@ -9,7 +9,8 @@ data held out from its training fold):
   keyword and pattern autocoding in CAQDAS packages amounts to).
 - ``frozen_encoder_logreg``: the base encoder's embeddings and the same head.
 - ``finetuned_head``: the contrastively fine-tuned encoder and the head, without exemplars.
-- ``full_blend``: the shipped model: fine-tuned encoder, head and exemplar vote blended.
+- ``full_blend``: the shipped model: fine-tuned encoder head, TF-IDF head and exemplar vote,
+  blended with weights chosen on held-out data.
 
 Seed corpus: folds hold out whole scenarios. ci_claims: seeded random folds.
 Predictions from all test folds are pooled and scored once.
@@ -32,6 +33,7 @@ from corpus.excerpts import Excerpt, multi_hot
 from models.encoder import encode, load_encoder
 from models.head import MultiLabelHead
 from models.index import Exemplar, ExemplarIndex
+from models.lexical import LexicalHead
 from models.metrics import report
 from models.scoring import blend, neighbour_vote, platt, rollup
 from training.args import TrainingArguments
@@ -64,31 +66,39 @@ def code_texts(codebook: Codebook, classes: list[str]) -> list[str]:
 
 
 def fit_predict(f_train: np.ndarray, f_test: np.ndarray, train: list[Excerpt],
-                classes: list[str], codebook: Codebook, args: TrainingArguments
-                ) -> np.ndarray:
+                classes: list[str], codebook: Codebook, args: TrainingArguments,
+                test_texts: list[str] | None = None):
     """Calibrate on a held-out share of the training fold, refit on all of it, score the test
-    fold. Returns calibrated confidences (test x rolled-up columns)."""
+    fold. Returns calibrated confidences (test x rolled-up columns), the columns, thresholds and
+    the blend weights."""
     y = multi_hot(train, classes)
     fit, held = split_heldout(train, classes, args)
-    p, v = heldout_scores(f_train, y, fit, held, classes, train, args)
-    cal = calibrate(p, v, y[held], classes, codebook, args)
+    p, v, lex = heldout_scores(f_train, y, fit, held, classes, train, args)
+    cal = calibrate(p, v, y[held], classes, codebook, args, lex)
     head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(f_train, y, classes)
     index = ExemplarIndex(f_train.shape[1])
     index.add(f_train, [Exemplar(text=e.text, codes=e.codes) for e in train])
     sims, ids = index.search(f_test, args.k_vote)
-    s = blend(head.predict_proba(f_test), neighbour_vote(sims, ids, y), cal["blend_weight"])
+    lex_test = None
+    if cal["lexical_weight"]:
+        lex_test = LexicalHead(C=args.head_C, random_state=args.seed).fit(
+            [e.text for e in train], y, classes).predict_proba(test_texts)
+    s = blend(head.predict_proba(f_test), neighbour_vote(sims, ids, y), cal["blend_weight"],
+              lex_test, cal["lexical_weight"])
     conf, columns = rollup(platt(s, cal["platt"]["a"], cal["platt"]["b"]), classes, codebook)
-    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), cal["blend_weight"]
+    weights = (cal["blend_weight"], cal["lexical_weight"])
+    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), weights
 
 
 def zero_shot(e_train: np.ndarray, e_test: np.ndarray, code_emb: np.ndarray, train: list[Excerpt],
               classes: list[str], codebook: Codebook, args: TrainingArguments):
     y = multi_hot(train, classes)
     sims_train, sims_test = e_train @ code_emb.T, e_test @ code_emb.T
-    cal = calibrate(sims_train, sims_train, y, classes, codebook, replace(args, blend_grid=(1.0,)))
+    cal = calibrate(sims_train, sims_train, y, classes, codebook,
+                    replace(args, blend_grid=(1.0,), lexical=False))
     conf, columns = rollup(platt(sims_test, cal["platt"]["a"], cal["platt"]["b"]), classes,
                            codebook)
-    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), 1.0
+    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), (1.0, 0.0)
 
 
 def tfidf_features(train_texts: list[str], test_texts: list[str]):
@@ -112,6 +122,7 @@ def run_dataset(name: str, excerpts: list[Excerpt], codebook: Codebook, folds, *
     n = len(excerpts)
     pooled: dict[str, dict] = {}
     seconds = {s: 0.0 for s in SYSTEMS}
+    head_only = replace(args, blend_grid=(1.0,), lexical=False)
     weights = []
     for k, (tr, te) in enumerate(folds):
         log(f"{name}: fold {k + 1}/{len(folds)} ({len(tr)} train, {len(te)} test)")
@@ -124,12 +135,11 @@ def run_dataset(name: str, excerpts: list[Excerpt], codebook: Codebook, folds, *
         seconds["definition_zero_shot"] += time.perf_counter() - t
         t = time.perf_counter()
         a, b = tfidf_features([texts[i] for i in tr], [texts[i] for i in te])
-        results["tfidf_logreg"] = fit_predict(a, b, train, classes, codebook,
-                                              replace(args, blend_grid=(1.0,)))
+        results["tfidf_logreg"] = fit_predict(a, b, train, classes, codebook, head_only)
         seconds["tfidf_logreg"] += time.perf_counter() - t
         t = time.perf_counter()
         results["frozen_encoder_logreg"] = fit_predict(frozen[tr_a], frozen[te_a], train, classes,
-                                                       codebook, replace(args, blend_grid=(1.0,)))
+                                                       codebook, head_only)
         seconds["frozen_encoder_logreg"] += time.perf_counter() - t + frozen_seconds * len(tr) / n
         t = time.perf_counter()
         model = copy.deepcopy(base)
@@ -139,11 +149,11 @@ def run_dataset(name: str, excerpts: list[Excerpt], codebook: Codebook, folds, *
         tune_seconds = time.perf_counter() - t
         t = time.perf_counter()
         results["finetuned_head"] = fit_predict(tuned[tr_a], tuned[te_a], train, classes,
-                                                codebook, replace(args, blend_grid=(1.0,)))
+                                                codebook, head_only)
         seconds["finetuned_head"] += time.perf_counter() - t + tune_seconds
         t = time.perf_counter()
         results["full_blend"] = fit_predict(tuned[tr_a], tuned[te_a], train, classes, codebook,
-                                            args)
+                                            args, [texts[i] for i in te])
         seconds["full_blend"] += time.perf_counter() - t + tune_seconds
         weights.append(results["full_blend"][3])
         for system, (conf, columns, thresholds, _) in results.items():
@@ -184,8 +194,9 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
     for r in results:
         lines += [f"## {r['dataset']}", "",
                   f"{r['n_excerpts']} excerpts, {len(r['classes'])} learned codes, "
-                  f"{len(r['constructs'])} top-level codes, {r['n_folds']} folds. Blend weight "
-                  f"of the head chosen per fold: {', '.join(str(w) for w in r['blend_weights'])}.",
+                  f"{len(r['constructs'])} top-level codes, {r['n_folds']} folds. Blend weights "
+                  "(encoder head, TF-IDF head) chosen per fold: "
+                  f"{', '.join(str(tuple(w)) for w in r['blend_weights'])}.",
                   "",
                   "| system | construct macro-F1 | construct kappa (mean) | code macro-F1 | "
                   "code kappa (mean) | top-2 accuracy | precision at threshold | "

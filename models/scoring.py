@@ -4,7 +4,8 @@ Suggester, so both use exactly the same arithmetic.
 1. ``p``: the head's probability per code.
 2. ``v``: the neighbours' vote, the similarity-weighted share of the ``k`` nearest exemplars that
    carry the code (negative similarities count as zero).
-3. ``s = w * p + (1 - w) * v``, with ``w`` chosen on held-out data.
+3. ``s = w * p + w_lex * l + (1 - w - w_lex) * v``, where ``l`` is the lexical (TF-IDF) head's
+   probability, with both weights chosen on held-out data.
 4. ``confidence = sigmoid(a * s + b)``: one Platt mapping fitted on held-out code decisions, so that a
    confidence of 0.7 means about 70% of such suggestions were right there.
 5. Parent codes: ``1 - prod(1 - child confidence)`` over their children (noisy-OR), or their own
@@ -33,8 +34,10 @@ def neighbour_vote(sims: np.ndarray, ids: np.ndarray, exemplar_labels: np.ndarra
     return np.divide(vote, total, out=np.zeros_like(vote), where=total > 0)
 
 
-def blend(p: np.ndarray, v: np.ndarray, w: float) -> np.ndarray:
-    return w * p + (1.0 - w) * v
+def blend(p: np.ndarray, v: np.ndarray, w: float, lex: np.ndarray | None = None,
+          w_lex: float = 0.0) -> np.ndarray:
+    out = w * p + (1.0 - w - w_lex) * v
+    return out + w_lex * lex if lex is not None and w_lex else out
 
 
 def platt(s: np.ndarray, a: float, b: float) -> np.ndarray:

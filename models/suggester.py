@@ -5,6 +5,7 @@ A model directory holds::
     precode.json        manifest: format version, library versions, seed, training data hash
     encoder/            the (fine-tuned) sentence-transformers model
     head/               weights.npz + config.json of the multi-label head
+    lexical/            the TF-IDF head (only when the blend gives it weight)
     thresholds.json     blend weight, Platt mapping, one threshold per code (parents included)
     codebook.yaml       the codebook the model suggests from
     index.faiss         FAISS index over the exemplars' normalised embeddings
@@ -66,9 +67,10 @@ class SegmentSuggestions:
 
 class Suggester:
     def __init__(self, *, encoder, head: MultiLabelHead, index: ExemplarIndex, codebook: Codebook,
-                 calibration: dict, manifest: dict, path: Path | None = None):
+                 calibration: dict, manifest: dict, path: Path | None = None, lexical=None):
         self.encoder = encoder
         self.head = head
+        self.lexical = lexical
         self.index = index
         self.codebook = codebook
         self.calibration = calibration
@@ -92,8 +94,12 @@ class Suggester:
             raise PrecodeInputError(f"model format {manifest.get('format_version')} is newer than "
                                     f"this precode understands ({FORMAT_VERSION})",
                                     source=str(path))
+        from models.lexical import LexicalHead
+
         return cls(encoder=load_encoder(path / "encoder", device=device),
                    head=MultiLabelHead.load(path / "head"),
+                   lexical=LexicalHead.load(path / "lexical") if (path / "lexical").exists()
+                   else None,
                    index=ExemplarIndex.load(path),
                    codebook=read_yaml(path / "codebook.yaml"),
                    calibration=json.loads((path / "thresholds.json").read_text()),
@@ -111,14 +117,17 @@ class Suggester:
 
         return encode(self.encoder, texts, batch_size=batch_size)
 
-    def confidences(self, embeddings: np.ndarray) -> tuple[np.ndarray, list[str], np.ndarray,
-                                                           np.ndarray]:
+    def confidences(self, embeddings: np.ndarray, texts: list[str]
+                    ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
         """Calibrated confidence per code (parents included): (matrix, code ids, sims, ids)."""
         cal = self.calibration
         p = self.head.predict_proba(embeddings)
         sims, ids = self.index.search(embeddings, cal["k_vote"])
         v = neighbour_vote(sims, ids, self._exemplar_labels)
-        conf = platt(blend(p, v, cal["blend_weight"]), cal["platt"]["a"], cal["platt"]["b"])
+        w_lex = cal.get("lexical_weight", 0.0) if self.lexical is not None else 0.0
+        lex = self.lexical.predict_proba(texts) if w_lex else None
+        conf = platt(blend(p, v, cal["blend_weight"], lex, w_lex), cal["platt"]["a"],
+                     cal["platt"]["b"])
         full, columns = rollup(conf, self.classes_, self.codebook)
         return full, columns, sims, ids
 
@@ -133,7 +142,7 @@ class Suggester:
         if not texts:
             return []
         emb = self.embed(list(texts), batch_size=batch_size)
-        conf, columns, _, _ = self.confidences(emb)
+        conf, columns, _, _ = self.confidences(emb, list(texts))
         thresholds = self.calibration["thresholds"]
         results = []
         for i in range(len(texts)):

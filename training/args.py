@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 class TrainingArguments:
     """Everything that decides a model, apart from the data and the base encoder.
 
-    ``epochs=0`` skips fine-tuning: the base encoder is used frozen.
+    ``epochs=0`` skips fine-tuning: the base encoder is used frozen. ``lexical`` adds a TF-IDF head
+    whose weight in the blend is chosen with the others (``blend_grid`` steps, summing to 1).
     """
 
     seed: int = 0
@@ -24,6 +25,8 @@ class TrainingArguments:
     head_C: float = 4.0
     k_vote: int = 10
     blend_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    lexical: bool = True
+    min_heldout_positives: float = 5.0
     threshold_prior: float = 8.0
     max_pairs: int = 4000
 
@@ -46,6 +49,7 @@ class TrainingArguments:
              "blend_grid", "weights must lie in [0, 1]")
         need(self.threshold_prior >= 0, "threshold_prior", "must be 0 or more")
         need(self.max_pairs >= 1, "max_pairs", "must be at least 1")
+        need(self.min_heldout_positives >= 0, "min_heldout_positives", "must be 0 or more")
         self.blend_grid = tuple(float(w) for w in self.blend_grid)
 
     def to_dict(self) -> dict:

@@ -20,8 +20,9 @@ def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
         f"- Encoder fine-tuned on {m['n_pairs']} contrastive pairs from {m['n_fit']} excerpts "
         f"({m['training_args']['epochs']} epoch(s)); "
         "0 pairs means the base encoder is used as is.",
-        f"- Confidence = Platt(w * head probability + (1 - w) * neighbours' vote), "
-        f"w = {calibration['blend_weight']}, a = {calibration['platt']['a']:.3f}, "
+        f"- Confidence = Platt(w * head probability + w_lex * TF-IDF head probability + "
+        f"(1 - w - w_lex) * neighbours' vote), w = {calibration['blend_weight']}, "
+        f"w_lex = {calibration.get('lexical_weight', 0.0)}, a = {calibration['platt']['a']:.3f}, "
         f"b = {calibration['platt']['b']:.3f}, k = {calibration['k_vote']} neighbours.",
         f"- Blend, mapping and thresholds were chosen on {m['n_heldout']} held-out excerpts "
         "(whole scenarios when the data has them) that neither encoder nor head had seen.",

@@ -30,6 +30,7 @@ from corpus.excerpts import Excerpt, multi_hot
 from models.encoder import default_base_model, encode, load_encoder
 from models.head import MultiLabelHead
 from models.index import Exemplar, ExemplarIndex
+from models.lexical import LexicalHead
 from models.metrics import report
 from models.scoring import best_threshold, blend, fit_platt, neighbour_vote, platt, rollup
 from models.suggester import FORMAT_VERSION
@@ -87,23 +88,33 @@ def split_heldout(excerpts: list[Excerpt], classes: list[str], args: TrainingArg
 
 
 def calibrate(p: np.ndarray, v: np.ndarray, y: np.ndarray, classes: list[str],
-              codebook: Codebook, args: TrainingArguments) -> dict:
-    """Blend weight, Platt mapping and thresholds from held-out head probabilities ``p``, votes
-    ``v`` and truth ``y``; thresholds are shrunk towards the pooled one for rare codes."""
+              codebook: Codebook, args: TrainingArguments, lex: np.ndarray | None = None) -> dict:
+    """Blend weights, Platt mapping and thresholds from held-out head probabilities ``p``,
+    neighbour votes ``v``, lexical probabilities ``lex`` (optional) and truth ``y``; thresholds
+    are shrunk towards the pooled one for rare codes. With fewer than
+    ``args.min_heldout_positives`` held-out examples per code the head is used alone."""
     y_roll = rolled_truth(y, classes, codebook)
+    lex_grid = args.blend_grid if lex is not None else (0.0,)
+    blend_grid = args.blend_grid
+    if y.sum() < args.min_heldout_positives * len(classes):
+        # too few held-out examples to choose a blend without overfitting it: the head alone
+        blend_grid, lex_grid = (1.0,), (0.0,)
     best = None
-    for w in args.blend_grid:
-        s = blend(p, v, w)
-        a, b = fit_platt(s.ravel(), y.ravel())
-        conf, columns = rollup(platt(s, a, b), classes, codebook)
-        thresholds = shrunk_thresholds(conf, y_roll, columns, args.threshold_prior)
-        pred = conf >= np.array([thresholds[c] for c in columns])
-        f1 = report(y_roll[:, : len(classes)], pred[:, : len(classes)], classes)["macro_f1"]
-        if best is None or f1 > best[0] + 1e-9:
-            best = (f1, w, a, b, thresholds)
-    _, w, a, b, thresholds = best
-    return {"blend_weight": w, "platt": {"a": a, "b": b}, "k_vote": args.k_vote,
-            "thresholds": thresholds}
+    for w in blend_grid:
+        for w_lex in lex_grid:
+            if w + w_lex > 1.0 + 1e-9:
+                continue
+            s = blend(p, v, w, lex, w_lex)
+            a, b = fit_platt(s.ravel(), y.ravel())
+            conf, columns = rollup(platt(s, a, b), classes, codebook)
+            thresholds = shrunk_thresholds(conf, y_roll, columns, args.threshold_prior)
+            pred = conf >= np.array([thresholds[c] for c in columns])
+            f1 = report(y_roll[:, : len(classes)], pred[:, : len(classes)], classes)["macro_f1"]
+            if best is None or f1 > best[0] + 1e-9:
+                best = (f1, w, w_lex, a, b, thresholds)
+    _, w, w_lex, a, b, thresholds = best
+    return {"blend_weight": w, "lexical_weight": w_lex, "platt": {"a": a, "b": b},
+            "k_vote": args.k_vote, "thresholds": thresholds}
 
 
 def shrunk_thresholds(conf: np.ndarray, y: np.ndarray, columns: list[str], prior: float
@@ -124,17 +135,24 @@ def rolled_truth(y: np.ndarray, classes: list[str], codebook: Codebook) -> np.nd
 
 def heldout_scores(emb: np.ndarray, y: np.ndarray, fit: list[int], held: list[int],
                    classes: list[str], excerpts: list[Excerpt], args: TrainingArguments
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Head probabilities and neighbour votes for the held-out excerpts, from the fit part only."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Head probabilities, neighbour votes and (with ``args.lexical``) lexical probabilities for
+    the held-out excerpts, from the fit part only."""
     head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(emb[fit], y[fit], classes)
     index = ExemplarIndex(emb.shape[1])
     index.add(emb[fit], [Exemplar(text=excerpts[i].text, codes=excerpts[i].codes) for i in fit])
     sims, ids = index.search(emb[held], args.k_vote)
-    return head.predict_proba(emb[held]), neighbour_vote(sims, ids, y[fit])
+    lex = None
+    if args.lexical:
+        lexical = LexicalHead(C=args.head_C, random_state=args.seed).fit(
+            [excerpts[i].text for i in fit], y[fit], classes)
+        lex = lexical.predict_proba([excerpts[i].text for i in held])
+    return head.predict_proba(emb[held]), neighbour_vote(sims, ids, y[fit]), lex
 
 
 def cross_fitted_metrics(p: np.ndarray, v: np.ndarray, y: np.ndarray, classes: list[str],
-                         codebook: Codebook, args: TrainingArguments) -> dict:
+                         codebook: Codebook, args: TrainingArguments,
+                         lex: np.ndarray | None = None) -> dict:
     """Held-out metrics where the settings for each half were chosen on the other half."""
     n = len(y)
     order = np.random.default_rng(args.seed).permutation(n)
@@ -145,8 +163,10 @@ def cross_fitted_metrics(p: np.ndarray, v: np.ndarray, y: np.ndarray, classes: l
         tune, test = halves[1 - k], halves[k]
         if len(tune) == 0 or len(test) == 0:
             continue
-        cal = calibrate(p[tune], v[tune], y[tune], classes, codebook, args)
-        s = blend(p[test], v[test], cal["blend_weight"])
+        cal = calibrate(p[tune], v[tune], y[tune], classes, codebook, args,
+                        None if lex is None else lex[tune])
+        s = blend(p[test], v[test], cal["blend_weight"], None if lex is None else lex[test],
+                  cal["lexical_weight"])
         conf, columns = rollup(platt(s, cal["platt"]["a"], cal["platt"]["b"]), classes, codebook)
         pred = conf >= np.array([cal["thresholds"][c] for c in columns])
         if conf_all is None:
@@ -208,20 +228,24 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     emb = np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in excerpts]).astype(np.float32)
 
     stage(f"calibrating on {len(held)} held-out excerpts")
-    p, v = heldout_scores(emb, y, fit, held, classes, excerpts, args)
-    calibration = calibrate(p, v, y[held], classes, codebook, args)
-    metrics = cross_fitted_metrics(p, v, y[held], classes, codebook, args)
+    p, v, lex = heldout_scores(emb, y, fit, held, classes, excerpts, args)
+    calibration = calibrate(p, v, y[held], classes, codebook, args, lex)
+    metrics = cross_fitted_metrics(p, v, y[held], classes, codebook, args, lex)
 
     stage("fitting the head and the exemplar index on all excerpts")
     head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(emb, y, classes)
     index = ExemplarIndex(emb.shape[1])
     index.add(emb, [Exemplar(text=ex.text, codes=ex.codes, id=ex.id) for ex in excerpts])
+    lexical = (LexicalHead(C=args.head_C, random_state=args.seed).fit(
+        [ex.text for ex in excerpts], y, classes) if calibration["lexical_weight"] else None)
 
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     encoder.save(str(tmp / "encoder"))
     head.save(tmp / "head")
+    if lexical is not None:
+        lexical.save(tmp / "lexical")
     index.save(tmp)
     (tmp / "codebook.yaml").write_text(to_yaml(codebook), encoding="utf-8")
     (tmp / "thresholds.json").write_text(json.dumps(calibration, indent=2))

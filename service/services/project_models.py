@@ -36,7 +36,8 @@ def fork(base: Suggester) -> Suggester:
     if len(base.index):
         index.add(base.index._vectors.copy(), list(base.index.exemplars))
     return Suggester(encoder=base.encoder, head=base.head, index=index, codebook=base.codebook,
-                     calibration=base.calibration, manifest=base.manifest, path=base.path)
+                     calibration=base.calibration, manifest=base.manifest, path=base.path,
+                     lexical=base.lexical)
 
 
 @dataclass
