@@ -1,8 +1,9 @@
 """The exemplar index: coded excerpts with their normalised embeddings in a FAISS index.
 
 Inner product on L2-normalised vectors is cosine similarity. The index is exact (``IndexFlatIP``)
-up to ``exact_max`` exemplars and HNSW above: in eval/results/speed.md exact search was the faster
-at 2,000 exemplars, and HNSW at least 1.5 times as fast, at full recall, from 5,000 on.
+up to ``exact_max`` exemplars and HNSW above: in `precode bench speed` runs exact search was the
+faster at 2,000 exemplars, HNSW 1.3 to 1.7 times as fast at 5,000 and at least 2.5 times from
+10,000 on, at full recall (eval/results/speed.md).
 """
 
 from __future__ import annotations
