@@ -89,9 +89,12 @@ def code_document(path: Path, document: str, suggester, settings: Settings) -> l
 def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
               writer: Callable[..., None],
               on_document: Callable[[str, int], None] | None = None,
-              on_error: Callable[[str, str], None] | None = None) -> Summary:
-    """Code every input document, resuming from ``OUT.parts/`` when it exists; then write OUT."""
-    files = collect_inputs(inputs)
+              on_error: Callable[[str, str], None] | None = None,
+              files: list[tuple[Path, str]] | None = None) -> Summary:
+    """Code every input document, resuming from ``OUT.parts/`` when it exists; then write OUT.
+
+    ``files`` is ``collect_inputs(inputs)`` when the caller has already collected them."""
+    files = files if files is not None else collect_inputs(inputs)
     parts = out.with_name(out.name + ".parts")
     stamp = parts / "settings.json"
     model_id = str(suggester.manifest.get("training_data_hash")) + str(suggester.path)

@@ -253,16 +253,16 @@ def code(
                                 field="--unit")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise PrecodeInputError("must lie between 0 and 1", field="--min-confidence")
+    from service.batch import collect_inputs
+
+    files = collect_inputs(inputs)  # a missing input is named before the model loads
     suggester = load_suggester(model)
     settings = Settings(unit=unit, min_confidence=min_confidence,
                         include_interviewer=include_interviewer, all_scores=all_scores)
-    from service.batch import collect_inputs
-
-    n_docs = len(collect_inputs(inputs))
     out.parent.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
-    with tqdm(total=n_docs, unit="doc", desc="pre-coding", file=sys.stderr) as bar:
+    with tqdm(total=len(files), unit="doc", desc="pre-coding", file=sys.stderr) as bar:
         def done(document: str, n: int) -> None:
             bar.set_postfix_str(f"{document} ({n} segments)")
             bar.update(1)
@@ -272,7 +272,7 @@ def code(
             bar.update(1)
 
         summary = run_batch(inputs, out, suggester, settings, writer=WRITERS[fmt],
-                            on_document=done, on_error=failed)
+                            on_document=done, on_error=failed, files=files)
     console.print(f"{summary.documents} document(s), {summary.segments} segments "
                   f"({summary.coded_segments} coded), {summary.with_suggestion} with a suggestion"
                   + (f", {summary.resumed} resumed from an earlier run" if summary.resumed else ""))
