@@ -71,3 +71,43 @@ def register(app: typer.Typer) -> None:
             for user in all_users(session=session):
                 console.print(f"{user.name}{'  admin' if user.is_admin else ''}",
                               highlight=False)
+
+    @users_app.command("tokens")
+    @friendly
+    def tokens(name: Annotated[str, typer.Argument(help="The user's name.")]):
+        """A user's tokens: id, label, when created, and when revoked (if so)."""
+        from service.services.users import find_user, list_tokens
+
+        with _session() as session:
+            for t in list_tokens(session=session, user=find_user(session=session, name=name)):
+                state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "valid"
+                console.print(f"{t.id}\t{t.label or '-'}\tcreated {t.created_at:%Y-%m-%d %H:%M}"
+                              f"\t{state}", highlight=False)
+
+    @users_app.command("revoke")
+    @friendly
+    def revoke(name: Annotated[str, typer.Argument(help="The user's name.")],
+               token_id: Annotated[int | None, typer.Option(
+                   "--token", help="The id of the token to revoke (see `precode users tokens`).")
+               ] = None,
+               every: Annotated[bool, typer.Option("--all", help="Revoke all their tokens.")
+                                ] = False):
+        """Revoke a user's token (or all of them): the service refuses it from then on."""
+        from corpus.errors import PrecodeInputError
+        from service.problems import Problem
+        from service.services.users import find_user, revoke_all, revoke_token
+
+        if (token_id is None) == (not every):
+            raise PrecodeInputError("say which token with --token ID, or --all", field="--token")
+        with _session() as session:
+            user = find_user(session=session, name=name)
+            if every:
+                n = revoke_all(session=session, user=user)
+                err_console.print(f"revoked {n} token(s) of {name!r}")
+                return
+            try:
+                revoke_token(session=session, user=user, token_id=token_id)
+            except Problem:
+                raise PrecodeInputError(f"{name!r} has no token {token_id}",
+                                        field="--token") from None
+        err_console.print(f"revoked token {token_id} of {name!r}")

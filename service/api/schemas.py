@@ -85,6 +85,17 @@ class UserCreated(TokenOut):
     user: UserOut
 
 
+class TokenInfo(ORM):
+    """A token as stored: never the token itself."""
+
+    id: int = Field(examples=[3])
+    label: str = Field(examples=["laptop"])
+    created_at: Timestamp = Field(examples=[WHEN])
+    revoked_at: Timestamp | None = Field(default=None, examples=[None])
+    current: bool = Field(default=False, description="The token this request was sent with.",
+                          examples=[True])
+
+
 # ---- projects ---------------------------------------------------------------------------------
 class ProjectCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["Falls clinic evaluation"])

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError
-from service.db.models import ApiToken, User
-from service.problems import Problem
+from service.db.models import ApiToken, User, utcnow
+from service.problems import Problem, not_found
 from service.writers import MODEL_USER
 
 TOKEN_PREFIX = "pc_"
@@ -43,10 +43,41 @@ def create_user(*, session: Session, name: str, admin: bool = False) -> tuple[Us
     return user, issue_token(session=session, user=user, label="first token")
 
 
+def token_row(*, session: Session, token: str) -> ApiToken | None:
+    """The stored row of a token that is still valid (None for unknown or revoked ones)."""
+    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                                 ApiToken.revoked_at.is_(None)))
+
+
 def user_for_token(*, session: Session, token: str) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                                ApiToken.revoked_at.is_(None)))
+    row = token_row(session=session, token=token)
     return session.get(User, row.user_id) if row else None
+
+
+def list_tokens(*, session: Session, user: User) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.id)))
+
+
+def revoke_token(*, session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of ``user``'s tokens (the row stays, with when it was revoked). Revoking a
+    revoked token changes nothing; another user's token is "not found"."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise not_found("token")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    session.commit()
+    return row
+
+
+def revoke_all(*, session: Session, user: User) -> int:
+    """Revoke every valid token of ``user``; returns how many."""
+    done = session.execute(update(ApiToken).where(ApiToken.user_id == user.id,
+                                                  ApiToken.revoked_at.is_(None))
+                           .values(revoked_at=utcnow()))
+    session.commit()
+    return done.rowcount
 
 
 def find_user(*, session: Session, name: str) -> User:

@@ -12,7 +12,7 @@ from tests.service.test_api_projects import assert_problem
 
 PUBLIC = {"/healthz", "/readyz", "/metrics"}
 NOT_PROJECT_DATA = {"/v1/suggest", "/v1/projects", "/v1/users", "/v1/users/me",
-                    "/v1/users/me/tokens"}
+                    "/v1/users/me/tokens", "/v1/users/me/tokens/{token_id}"}
 
 
 def body_for(path: str, ids: dict) -> dict:
@@ -95,7 +95,7 @@ def test_every_route_but_health_needs_a_token(app):
     client = app.state.client
     schema = client.get("/openapi.json").json()
     ids = {k: 1 for k in ("project_id", "document_id", "upload_id", "suggestion_id", "job_id",
-                          "user_id")}
+                          "user_id", "token_id")}
     for path, ops in schema["paths"].items():
         for method in ops:
             res = client.request(method.upper(), fill(path, ids))

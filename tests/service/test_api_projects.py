@@ -167,6 +167,34 @@ def test_tokens_and_users(app, owner):
     assert token not in hashes and second not in hashes
 
 
+def test_revoking_tokens(app):
+    from tests.service.conftest import Api
+
+    user = api_for(app, "revoker")
+    laptop = user.post("/v1/users/me/tokens", json={"label": "laptop"}).json()["token"]
+    on_laptop = Api(app.state.client, laptop, user.name)
+    listed = user.get("/v1/users/me/tokens").json()
+    assert [t["label"] for t in listed] == ["first token", "laptop"]
+    assert [t["current"] for t in listed] == [True, False]
+    assert on_laptop.get("/v1/users/me/tokens").json()[1]["current"] is True
+    assert "token" not in listed[0] and all(t["revoked_at"] is None for t in listed)
+
+    assert user.delete(f"/v1/users/me/tokens/{listed[1]['id']}").status_code == 204
+    assert_problem(on_laptop.get("/v1/users/me"), 401)
+    assert user.get("/v1/users/me").json()["name"] == user.name  # the other token still works
+    after = user.get("/v1/users/me/tokens").json()
+    assert after[1]["revoked_at"] is not None and after[0]["revoked_at"] is None
+    assert user.delete(f"/v1/users/me/tokens/{listed[1]['id']}").status_code == 204  # again: same
+
+    other = api_for(app, "bystander")
+    mine = other.get("/v1/users/me/tokens").json()[0]["id"]
+    assert_problem(user.delete(f"/v1/users/me/tokens/{mine}"), 404)
+    assert other.get("/v1/users/me").status_code == 200
+
+    assert user.delete(f"/v1/users/me/tokens/{listed[0]['id']}").status_code == 204
+    assert_problem(user.get("/v1/users/me"), 401)  # revoked with its own last request
+
+
 def test_health_ready_metrics_and_openapi(app, owner):
     client = app.state.client
     assert client.get("/healthz").json() == {"status": "ok"}

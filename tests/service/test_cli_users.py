@@ -39,3 +39,18 @@ def test_users_create_prints_a_working_token(db_url, tmp_path, tiny_suggester, m
         for t in (token, second):
             me = client.get("/v1/users/me", headers={"Authorization": f"Bearer {t}"}).json()
             assert (me["name"], me["is_admin"]) == ("ann", True)
+
+        def status(t: str) -> int:
+            return client.get("/v1/users/me", headers={"Authorization": f"Bearer {t}"}).status_code
+
+        listed = runner.invoke(app, ["users", "tokens", "ann"]).stdout.splitlines()
+        assert len(listed) == 2 and "ci" in listed[1] and "valid" in listed[1]
+        ci_id = listed[1].split()[0]
+        assert runner.invoke(app, ["users", "revoke", "ann"]).exit_code == 2  # which one?
+        assert runner.invoke(app, ["users", "revoke", "ann", "--token", "999"]).exit_code == 2
+        assert runner.invoke(app, ["users", "revoke", "ann", "--token", ci_id]).exit_code == 0
+        assert (status(token), status(second)) == (200, 401)
+        assert "revoked" in runner.invoke(app, ["users", "tokens", "ann"]).stdout.splitlines()[1]
+        everything = runner.invoke(app, ["users", "revoke", "ann", "--all"])
+        assert everything.exit_code == 0 and "revoked 1 token" in everything.output
+        assert status(token) == 401

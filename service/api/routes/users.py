@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from service.api.deps import AdminUser, CurrentUser, SessionDep
-from service.api.schemas import TokenCreate, TokenOut, UserCreate, UserCreated, UserOut
-from service.services.users import create_user, issue_token
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from service.api.deps import AdminUser, CurrentUser, PathId, SessionDep, bearer
+from service.api.schemas import (
+    TokenCreate,
+    TokenInfo,
+    TokenOut,
+    UserCreate,
+    UserCreated,
+    UserOut,
+)
+from service.services.users import (
+    create_user,
+    issue_token,
+    list_tokens,
+    revoke_token,
+    token_row,
+)
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -28,3 +44,28 @@ def add_user(body: UserCreate, session: SessionDep, _: AdminUser) -> UserCreated
 def add_token(body: TokenCreate, session: SessionDep, user: CurrentUser) -> TokenOut:
     """Another token for yourself (e.g. one per machine), shown once."""
     return TokenOut(token=issue_token(session=session, user=user, label=body.label))
+
+
+def _info(token, current_id: int | None) -> TokenInfo:
+    return TokenInfo.model_validate(token).model_copy(update={"current": token.id == current_id})
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+@router.get("/me/tokens", response_model=list[TokenInfo])
+def my_tokens(session: SessionDep, user: CurrentUser, credentials: Credentials
+              ) -> list[TokenInfo]:
+    """Your tokens, revoked ones included (labels and dates; the tokens themselves are never
+    stored)."""
+    current = token_row(session=session, token=credentials.credentials)
+    return [_info(t, current.id) for t in list_tokens(session=session, user=user)]
+
+
+@router.delete("/me/tokens/{token_id}", status_code=204, response_class=Response)
+def revoke_my_token(token_id: PathId, session: SessionDep, user: CurrentUser) -> Response:
+    """Revoke one of your tokens at once (a lost laptop, a leaked script). Revoking the token
+    this request was sent with is allowed: it is its last request. `precode users revoke` does
+    this for any user on the server."""
+    revoke_token(session=session, user=user, token_id=token_id)
+    return Response(status_code=204)
