@@ -148,7 +148,7 @@ def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
     log("timing encoding and suggestion")
     speed = model_speed(suggester, texts)
     log("timing exact and HNSW search")
-    index = index_speed(suggester.index._vectors, sizes=index_sizes)
+    index = index_speed(suggester.index.vectors, sizes=index_sizes)
     batch = refit = None
     if excerpts:
         import tempfile

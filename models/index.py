@@ -70,6 +70,32 @@ class ExemplarIndex:
         else:
             self._index.add(vectors)
 
+    @property
+    def vectors(self) -> np.ndarray:
+        """The exemplars' normalised embeddings, in index order (read-only view)."""
+        view = self._vectors.view()
+        view.flags.writeable = False
+        return view
+
+    def copy(self) -> ExemplarIndex:
+        """An independent index with the same exemplars (adding to or removing from the copy
+        leaves this one as it is)."""
+        out = ExemplarIndex(self.dim, exact_max=self.exact_max, hnsw_m=self.hnsw_m)
+        if len(self):
+            out.add(self._vectors.copy(), list(self.exemplars))
+        return out
+
+    def remove(self, ids: set[str]) -> int:
+        """Drop the exemplars whose id is in ``ids``; returns how many went. The FAISS index is
+        rebuilt from the remaining vectors (HNSW cannot delete in place)."""
+        keep = [i for i, ex in enumerate(self.exemplars) if ex.id is None or ex.id not in ids]
+        gone = len(self.exemplars) - len(keep)
+        if gone:
+            self._vectors = np.ascontiguousarray(self._vectors[keep])
+            self.exemplars = [self.exemplars[i] for i in keep]
+            self._build()
+        return gone
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Similarities and exemplar positions (-1 where fewer than k exist), best first."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)

@@ -199,5 +199,15 @@ class Suggester:
         emb = self.embed(texts)
         self.index.add(emb, [Exemplar(text=t, codes=tuple(c), id=i)
                              for t, c, i in zip(texts, codes, ids, strict=True)])
+        self._index_changed()
+
+    def remove_exemplars(self, ids: set[str]) -> int:
+        """Take exemplars out of the index by id (a coding people withdrew); returns how many."""
+        gone = self.index.remove(ids)
+        if gone:
+            self._index_changed()
+        return gone
+
+    def _index_changed(self) -> None:
         self._refresh_exemplar_labels()
         self.__dict__.pop("_position_cache", None)

@@ -318,7 +318,7 @@ def refit_model(model_dir: str | Path, excerpts: list[Excerpt], out: str | Path,
     args = dc_replace(TrainingArguments(**manifest["training_args"]), epochs=0)
     book = codebook or read_yaml(model_dir / "codebook.yaml")
     old = ExemplarIndex.load(model_dir)
-    known = {ex.text: old._vectors[i] for i, ex in enumerate(old.exemplars)}
+    known = {ex.text: old.vectors[i] for i, ex in enumerate(old.exemplars)}
     return train_model(excerpts, book, out, args=args, base_model=model_dir / "encoder",
                        progress=progress, stage=stage, known_embeddings=known,
                        sources=[f"refit of {model_dir.name}", *manifest.get("training_sources", [])])

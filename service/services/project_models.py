@@ -1,5 +1,11 @@
-"""Each project's Suggester: copy-on-write from the model it points at, plus the codings its
-people accepted since that model version (added to its exemplar index at once)."""
+"""Each project's Suggester: copy-on-write from the model version it points at, kept level with
+what its people decided since that version.
+
+The database is the one source of truth, so that several server processes agree: before each
+use, a project's loaded model compares its model version and the last review it has taken in with
+the database's, and catches up — a new version is loaded; segments decided since are taken out of
+its exemplar index and put back with the codes people settled on (none, after a rejection).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.suggester import Suggester
 from service.db.models import Segment
 from service.services.projects import current_version
-from service.services.reviews import decided_codes, segments_reviewed_after
+from service.services.reviews import decided_codes, last_review_id, segments_reviewed_after
 
 log = logging.getLogger("precode.service")
 
@@ -27,17 +33,11 @@ def exemplar_id(segment_id: int) -> str:
 
 
 def fork(base: Suggester) -> Suggester:
-    """A Suggester sharing ``base``'s encoder and head but with its own exemplar index, so that
-    adding exemplars to it leaves ``base`` (and every other project) unchanged."""
-    from models.index import ExemplarIndex
-
-    index = ExemplarIndex(base.index.dim, exact_max=base.index.exact_max,
-                          hnsw_m=base.index.hnsw_m)
-    if len(base.index):
-        index.add(base.index._vectors.copy(), list(base.index.exemplars))
-    return Suggester(encoder=base.encoder, head=base.head, index=index, codebook=base.codebook,
-                     calibration=base.calibration, manifest=base.manifest, path=base.path,
-                     lexical=base.lexical)
+    """A Suggester sharing ``base``'s encoder and heads but with its own exemplar index, so that
+    changing it leaves ``base`` (and every other project) unchanged."""
+    return Suggester(encoder=base.encoder, head=base.head, index=base.index.copy(),
+                     codebook=base.codebook, calibration=base.calibration,
+                     manifest=base.manifest, path=base.path, lexical=base.lexical)
 
 
 @dataclass
@@ -45,6 +45,7 @@ class ProjectModel:
     version_id: int
     version: int
     suggester: Suggester
+    review_id: int = 0  # the decisions up to this review are in the exemplar index
 
 
 class ProjectModels:
@@ -77,18 +78,20 @@ class ProjectModels:
                 del self._bases[path]
 
     def get(self, project_id: int) -> ProjectModel:
-        """The project's model at its current version (loaded, or reloaded after a retrain)."""
+        """The project's model at its current version, level with every decision so far."""
         with self.lock(project_id), self._sessions() as session:
             version = current_version(session=session, project_id=project_id)
+            latest = last_review_id(session=session, project_id=project_id)
             held = self._held.get(project_id)
             if held is None or held.version_id != version.id:
-                held = ProjectModel(version.id, version.version, fork(self._base(version.path)))
-                segments = segments_reviewed_after(session=session, project_id=project_id,
-                                                   review_id=version.folded_review_id)
-                self._fold(session, project_id, held, segments)
+                held = ProjectModel(version.id, version.version, fork(self._base(version.path)),
+                                    review_id=version.folded_review_id)
+                self._catch_up(session, project_id, held, latest)
                 with self._guard:
                     self._held[project_id] = held
                 self._forget_unused_bases()
+            elif latest != held.review_id:
+                self._catch_up(session, project_id, held, latest)
             return held
 
     def suggest(self, project_id: int, texts: list[str], **kwargs) -> tuple[ProjectModel, list]:
@@ -96,27 +99,34 @@ class ProjectModels:
             held = self.get(project_id)
             return held, held.suggester.suggest(texts, **kwargs) if texts else []
 
-    def fold(self, project_id: int, segment_ids: list[int]) -> None:
-        """Add the codings people just decided on these segments to the project's index (when
-        its model is loaded; otherwise loading it will)."""
-        with self.lock(project_id):
-            held = self._held.get(project_id)
-            if held is not None and segment_ids:
-                with self._sessions() as session:
-                    self._fold(session, project_id, held, segment_ids)
+    def catch_up(self, project_id: int) -> None:
+        """Take in decisions just made (when the project's model is loaded; otherwise loading
+        it will), so that the next suggestion shows them as evidence."""
+        if project_id in self._held:
+            self.get(project_id)
 
     @staticmethod
-    def _fold(session: Session, project_id: int, held: ProjectModel,
-              segment_ids: list[int]) -> None:
+    def _catch_up(session: Session, project_id: int, held: ProjectModel, upto: int) -> None:
+        segment_ids = segments_reviewed_after(session=session, project_id=project_id,
+                                              review_id=held.review_id, upto=upto)
+        if segment_ids:
+            ProjectModels._refold(session, project_id, held, segment_ids)
+        held.review_id = upto
+
+    @staticmethod
+    def _refold(session: Session, project_id: int, held: ProjectModel,
+                segment_ids: list[int]) -> None:
+        """Replace these segments' exemplars by what people decided on them now."""
         book = held.suggester.codebook
         codes = decided_codes(session=session, project_id=project_id, segment_ids=segment_ids)
-        rows = [(sid, [c for c in cs if c in book]) for sid, cs in codes.items()]
+        gone = held.suggester.remove_exemplars({exemplar_id(sid) for sid in segment_ids})
+        rows = [(sid, [c for c in cs if c in book]) for sid, cs in sorted(codes.items())]
         rows = [(sid, cs) for sid, cs in rows if cs]
-        if not rows:
-            return
-        texts = {s.id: s.text for s in session.query(Segment).where(
-            Segment.id.in_([sid for sid, _ in rows]))}
-        held.suggester.add_exemplars([texts[sid] for sid, _ in rows], [cs for _, cs in rows],
-                                     [exemplar_id(sid) for sid, _ in rows])
-        log.info("project %s: %d coded segment(s) added to the exemplar index", project_id,
-                 len(rows))
+        if rows:
+            texts = {s.id: s.text for s in session.query(Segment).where(
+                Segment.id.in_([sid for sid, _ in rows]))}
+            held.suggester.add_exemplars([texts[sid] for sid, _ in rows],
+                                         [cs for _, cs in rows],
+                                         [exemplar_id(sid) for sid, _ in rows])
+        log.info("project %s: exemplar index level with %d decided segment(s) (%d in, %d out)",
+                 project_id, len(segment_ids), len(rows), gone)

@@ -172,10 +172,14 @@ def decided_codes(*, session: Session, project_id: int, segment_ids: list[int] |
     return {k: sorted(v) for k, v in out.items()}
 
 
-def segments_reviewed_after(*, session: Session, project_id: int, review_id: int) -> list[int]:
-    return list(session.scalars(select(Suggestion.segment_id).join(
-        Review, Review.suggestion_id == Suggestion.id).where(
-        Suggestion.project_id == project_id, Review.id > review_id).distinct()))
+def segments_reviewed_after(*, session: Session, project_id: int, review_id: int,
+                            upto: int | None = None) -> list[int]:
+    """The segments with a decision after review ``review_id`` (and up to ``upto``)."""
+    query = (select(Suggestion.segment_id).join(Review, Review.suggestion_id == Suggestion.id)
+             .where(Suggestion.project_id == project_id, Review.id > review_id))
+    if upto is not None:
+        query = query.where(Review.id <= upto)
+    return list(session.scalars(query.distinct()))
 
 
 def last_review_id(*, session: Session, project_id: int) -> int:

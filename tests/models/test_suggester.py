@@ -139,3 +139,34 @@ def test_exemplar_index_switches_to_hnsw_and_reloads(tmp_path):
     again = ExemplarIndex.load(tmp_path)
     assert again.kind == "hnsw" and len(again) == 40
     assert again.search(vectors[:5], 1)[1][:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("exact_max", [100, 10], ids=["flat", "hnsw"])
+def test_removed_exemplars_are_never_found_again(exact_max):
+    from models.index import Exemplar, ExemplarIndex
+
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((40, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = ExemplarIndex(16, exact_max=exact_max)
+    index.add(vectors, [Exemplar(text=f"t{i}", codes=("a",), id=f"e{i}") for i in range(40)])
+    twin = index.copy()
+    assert index.remove({"e3", "e7", "not-there"}) == 2
+    assert len(index) == 38 and {"e3", "e7"}.isdisjoint(ex.id for ex in index.exemplars)
+    _, ids = index.search(vectors[[3, 7, 9]], 1)
+    found = [index.exemplars[i].id for i in ids[:, 0]]
+    assert found[2] == "e9" and "e3" not in found and "e7" not in found
+    assert twin.search(vectors[[3]], 1)[1][0, 0] == 3  # the copy keeps them
+    assert index.remove({"e3"}) == 0
+
+
+def test_removed_exemplar_stops_being_evidence(tiny_model):
+    fresh = Suggester.load(tiny_model)
+    text = "We swapped our Monday theatre list with orthopaedics for their spare clinic room."
+    fresh.add_exemplars([text], [["integrating.negotiating"]], ids=["review-1"])
+    emb = fresh.embed([text])[0]
+    before = fresh._suggestion("integrating.negotiating", 0.9, 0.5, emb, 3).evidence
+    assert before[0].id == "review-1"
+    assert fresh.remove_exemplars({"review-1"}) == 1
+    after = fresh._suggestion("integrating.negotiating", 0.9, 0.5, emb, 3).evidence
+    assert "review-1" not in {e.id for e in after} and after

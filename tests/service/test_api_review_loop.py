@@ -127,6 +127,52 @@ def test_accepted_coding_is_evidence_at_once(app, loop, owner):
     assert mine not in {e["id"] for s in shared["suggestions"] for e in s["evidence"]}
 
 
+def evidence_ids(api, pid: int, text: str) -> dict[str, list[str]]:
+    body = {"segments": [{"id": "q", "text": text}], "min_confidence": 0.0}
+    got = api.post(f"/v1/projects/{pid}/suggest", json=body).json()["segments"][0]
+    return {s["code"]: [e["id"] for e in s["evidence"]] for s in got["suggestions"]}
+
+
+def test_a_withdrawn_coding_leaves_the_evidence_at_once(app, loop, owner):
+    """Accepted, then rejected: the segment is no longer shown as evidence for the code; then
+    changed to another code, it is an exemplar of that one instead."""
+    pid, coder = loop["pid"], loop["coder"]
+    target = next(s for s in suggestions(owner, pid, status="pending")
+                  if s["code"] != "integrating.negotiating")
+    mine, text = f"segment-{target['segment']['id']}", target["segment"]["text"]
+    url = f"/v1/projects/{pid}/suggestions/{target['id']}/review"
+    coder.post(url, json={"action": "accept"})
+    assert mine in evidence_ids(owner, pid, text)[target["code"]]
+    coder.post(url, json={"action": "reject"})
+    assert all(mine not in ids for ids in evidence_ids(owner, pid, text).values())
+    coder.post(url, json={"action": "change", "code": "integrating.negotiating"})
+    assert mine not in evidence_ids(owner, pid, text).get(target["code"], [])
+    index = app.state.models.get(pid).suggester.index
+    assert [ex.codes for ex in index.exemplars if ex.id == mine] == [("integrating.negotiating",)]
+
+
+def test_a_second_server_process_sees_every_decision(app, loop, owner, settings, tiny_suggester):
+    """Two app instances over one database, as with `precode serve --workers 2`: a decision
+    taken through one is evidence in the other's next suggestion, and a withdrawn one is not."""
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.service.conftest import Api
+
+    pid = loop["pid"]
+    target = next(s for s in suggestions(owner, pid, status="pending"))
+    mine, text = f"segment-{target['segment']['id']}", target["segment"]["text"]
+    other_app = create_app(settings, suggester=tiny_suggester)
+    with TestClient(other_app) as client:
+        other = Api(client, owner.headers["Authorization"].split()[1], owner.name)
+        assert mine not in evidence_ids(other, pid, text).get(target["code"], [])  # loaded now
+        url = f"/v1/projects/{pid}/suggestions/{target['id']}/review"
+        loop["coder"].post(url, json={"action": "accept"})  # through the first app
+        assert mine in evidence_ids(other, pid, text)[target["code"]]
+        other.post(url, json={"action": "reject"})  # through the second
+        assert all(mine not in ids for ids in evidence_ids(owner, pid, text).values())
+
+
 def test_bulk_accept(loop, owner):
     pid, coder = loop["pid"], loop["coder"]
     pending = suggestions(owner, pid, status="pending")

@@ -94,7 +94,7 @@ def review(suggestion_id: PathId, body: ReviewIn, access: CoderAccess, session: 
     svc.decide(session=session, project=access.project, user=access.user,
                suggestion_id=suggestion_id, action=body.action, code=body.code, note=body.note)
     detail = _detail(access, session, suggestion_id)
-    models.fold(access.project.id, [detail.segment.id])
+    models.catch_up(access.project.id)
     return detail
 
 
@@ -106,7 +106,7 @@ def bulk_accept(body: BulkAcceptIn, access: CoderAccess, session: SessionDep,
     accepted = svc.bulk_accept(session=session, project=access.project, user=access.user,
                                ids=body.ids, document_id=body.document_id, code=body.code,
                                min_confidence=body.min_confidence, note=body.note)
-    models.fold(access.project.id, sorted({s.segment_id for s in accepted}))
+    models.catch_up(access.project.id)
     return BulkAcceptOut(accepted=len(accepted), ids=[s.id for s in accepted])
 
 
@@ -117,7 +117,7 @@ def add_coding(body: CodingIn, access: CoderAccess, session: SessionDep,
     segment = get_segment(session=session, project=access.project, segment_id=body.segment_id)
     suggestion = svc.add_coding(session=session, project=access.project, user=access.user,
                                 segment=segment, code=body.code, note=body.note)
-    models.fold(access.project.id, [segment.id])
+    models.catch_up(access.project.id)
     return _detail(access, session, suggestion.id)
 
 
