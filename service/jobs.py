@@ -1,9 +1,10 @@
-"""A small in-process job worker: threads that take queued jobs from the database.
+"""A small job worker: threads that take queued jobs from the database, in every server process.
 
-At start-up, jobs a stopped process left ``running`` are re-queued when they can resume
-(pre-coding skips the documents already done) or marked failed with the reason "interrupted by a
-restart". At shutdown, a pre-coding job stops after its current document and goes back to the
-queue.
+Each process names itself (``host:pid:random``) and holds a lease on the jobs it runs, renewed by
+a heartbeat thread. At start-up and at every poll, jobs whose process stopped are recovered (see
+``service.services.jobs``): pre-coding goes back to the queue and resumes with the documents not
+yet done, retraining is marked failed with the reason. At shutdown, a pre-coding job stops after
+its current document and goes back to the queue.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ import logging
 import threading
 from collections.abc import Callable
 
-from service.services.jobs import JobContext, claim_next, recover_interrupted, run_job
+from service.services.jobs import (
+    JobContext,
+    claim_next,
+    recover_interrupted,
+    renew_leases,
+    run_job,
+)
 
 log = logging.getLogger("precode.service")
 
@@ -28,13 +35,21 @@ class JobWorker:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        with self.ctx.sessions() as session:
-            for job_id, status in recover_interrupted(session=session):
-                log.warning("job %s was interrupted by a restart: now %s", job_id, status)
+        self.recover()
         for i in range(self.n_threads):
             thread = threading.Thread(target=self._loop, name=f"precode-jobs-{i}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._heartbeat, name="precode-jobs-lease",
+                                     daemon=True)
+        heartbeat.start()
+        self._threads.append(heartbeat)
+
+    def recover(self) -> None:
+        with self.ctx.sessions() as session:
+            for job_id, status in recover_interrupted(session=session, me=self.ctx.owner):
+                log.warning("job %s was interrupted (its server process stopped): now %s",
+                            job_id, status)
 
     def wake(self) -> None:
         """A job was queued: look now rather than at the next poll."""
@@ -47,11 +62,21 @@ class JobWorker:
             thread.join(timeout)
         self._threads.clear()
 
+    def _heartbeat(self) -> None:
+        every = self.ctx.settings.job_lease_seconds / 3
+        while not self.ctx.stop.wait(every):
+            try:
+                with self.ctx.sessions() as session:
+                    renew_leases(session=session, ctx=self.ctx)
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly away
+                log.error("could not renew job leases: %s", type(exc).__name__)
+
     def _loop(self) -> None:
         while not self.ctx.stop.is_set():
             try:
+                self.recover()
                 with self.ctx.sessions() as session:
-                    job_id = claim_next(session=session)
+                    job_id = claim_next(session=session, ctx=self.ctx)
             except Exception as exc:  # noqa: BLE001 - the database may be briefly away
                 log.error("job queue unavailable: %s", type(exc).__name__)
                 job_id = None
@@ -60,5 +85,5 @@ class JobWorker:
                 self._wake.clear()
                 continue
             kind, status = run_job(self.ctx, job_id)
-            if self.on_finish is not None:
+            if self.on_finish is not None and status != "lost":
                 self.on_finish(kind, status)

@@ -20,8 +20,12 @@ class Settings(BaseSettings):
     model_dir: Path | None = None
     database_url: str | None = None  # default: SQLite at HOME/precode.db
     inference_concurrency: int = _default_workers()
+    torch_threads: int | None = None  # default: PyTorch's own choice (all cores)
     job_workers: int = 1
     job_poll_seconds: float = 1.0
+    # a running job's claim lasts this long unless its process renews it (every third of it);
+    # a job whose process died is taken over once its claim has run out
+    job_lease_seconds: float = 60.0
     # limits of one /v1/suggest request
     max_segments: int = 256
     max_text_chars: int = 20_000

@@ -221,6 +221,8 @@ class JobOut(ORM):
     total: int = Field(examples=[4])
     message: str = Field(examples=["2 of 4 document(s) done"])
     error: str | None = Field(examples=[None])
+    attempts: int = Field(description="How many times a server process started it (more than "
+                                      "one after an interruption).", examples=[1])
     params: dict = Field(examples=[{"document_ids": [3, 4, 5, 6]}])
     result: dict = Field(examples=[{"done": [3, 4], "suggestions": 57, "skipped": 0}])
     created_at: Timestamp = Field(examples=[WHEN])

@@ -4,15 +4,25 @@ A job's row holds its state and progress. Pre-coding writes each document's sugg
 transaction together with the job's progress, so a job stopped at any point has whole documents
 done and resumes with the next one. Retraining writes the new model version's directory whole
 (``training.train``) before its row is added.
+
+Several server processes may share the queue. A process claims a job with a lease (its name and
+an expiry it renews while the job runs); every write of results checks that the lease is still
+its own, so a job is never carried on by two processes at once. A job whose process stopped is
+taken over when its lease runs out, or at once when that process is known to be gone (one of
+this host's, no longer running): pre-coding resumes, retraining is marked failed with the reason.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import traceback
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from threading import Event
 
@@ -44,11 +54,20 @@ from service.settings import Settings
 log = logging.getLogger("precode.service")
 
 RESUMABLE = {"precode"}
-INTERRUPTED = "interrupted by a restart"
+INTERRUPTED = "interrupted: the server process running it stopped"
 
 
 class Interrupted(Exception):
     """The service is stopping; the job goes back to the queue."""
+
+
+class LeaseLost(Exception):
+    """Another process took the job over (this one was presumed gone): write nothing more."""
+
+
+def process_name() -> str:
+    """``host:pid:random``: who holds a job's lease."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -57,6 +76,10 @@ class JobContext:
     settings: Settings
     models: ProjectModels
     stop: Event = field(default_factory=Event)
+    owner: str = field(default_factory=process_name)
+
+    def lease_until(self):
+        return utcnow() + timedelta(seconds=self.settings.job_lease_seconds)
 
 
 # ---- creating and reading ---------------------------------------------------------------------
@@ -113,9 +136,67 @@ def count_jobs(*, session: Session) -> Counter:
 
 
 # ---- the queue --------------------------------------------------------------------------------
-def claim_next(*, session: Session) -> int | None:
-    """Mark the oldest queued job running and return its id (None when there is none). The
-    conditional update makes sure two workers never take the same job."""
+def _holder_is_gone(holder: str | None, me: str) -> bool:
+    """True when the lease holder is known to have stopped: no holder, or a process of this
+    host that no longer runs (an earlier process with this one's pid included)."""
+    if not holder:
+        return True
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if holder == me or host != socket.gethostname() or not pid.isdigit():
+        return False
+    return int(pid) == os.getpid() or not process_exists(int(pid))
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process of this machine has this pid (on doubt, or off POSIX: True)."""
+    if os.name != "posix":
+        return True  # there, os.kill would end the process rather than ask about it
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def recover_interrupted(*, session: Session, me: str) -> list[tuple[int, str]]:
+    """Running jobs whose process stopped (lease run out, or holder known gone) go back to the
+    queue when they can resume, else fail with the reason. Returns (job id, new status)."""
+    now = utcnow()
+    out = []
+    for job in session.scalars(select(Job).where(Job.status == "running")).all():
+        expired = job.lease_expires_at is None or _aware(job.lease_expires_at) < now
+        if not (expired or _holder_is_gone(job.lease_owner, me)):
+            continue
+        # conditional: a holder that renewed meanwhile keeps its job
+        still = (Job.lease_expires_at.is_(None) | (Job.lease_expires_at < now)) if expired else \
+            (Job.lease_owner == job.lease_owner)
+        if job.kind in RESUMABLE:
+            values = {"status": "queued", "message": "resumed after an interruption"}
+        else:
+            values = {"status": "failed", "error": INTERRUPTED, "finished_at": now}
+        done = session.execute(update(Job).where(Job.id == job.id, Job.status == "running", still)
+                               .values(lease_owner=None, lease_expires_at=None, **values)
+                               .execution_options(synchronize_session=False))
+        if done.rowcount == 1:
+            out.append((job.id, values["status"]))
+    session.commit()
+    return out
+
+
+def _aware(when):
+    """SQLite gives back naive datetimes; every time stored is UTC."""
+    from datetime import UTC
+
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def claim_next(*, session: Session, ctx: JobContext) -> int | None:
+    """Claim the oldest queued job for this process (with a lease) and return its id; None
+    when there is none. The conditional update makes sure two processes never take the same
+    job."""
     while True:
         job_id = session.scalar(select(Job.id).where(Job.status == "queued").order_by(Job.id)
                                 .limit(1))
@@ -123,35 +204,47 @@ def claim_next(*, session: Session) -> int | None:
             return None
         claimed = session.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
                                   .values(status="running", started_at=utcnow(), error=None,
-                                          attempts=Job.attempts + 1))
+                                          attempts=Job.attempts + 1, lease_owner=ctx.owner,
+                                          lease_expires_at=ctx.lease_until()))
         session.commit()
         if claimed.rowcount == 1:
             return job_id
 
 
-def recover_interrupted(*, session: Session) -> list[tuple[int, str]]:
-    """At start-up: jobs left running by a stopped process go back to the queue when they can
-    resume, else fail with the reason. Returns (job id, new status)."""
-    out = []
-    for job in session.scalars(select(Job).where(Job.status == "running")):
-        if job.kind in RESUMABLE:
-            job.status, job.message = "queued", "resumed after a restart"
-        else:
-            job.status, job.error, job.finished_at = "failed", INTERRUPTED, utcnow()
-        out.append((job.id, job.status))
+def renew_leases(*, session: Session, ctx: JobContext) -> int:
+    """Extend the leases of the jobs this process runs; returns how many."""
+    done = session.execute(update(Job).where(Job.lease_owner == ctx.owner,
+                                             Job.status == "running")
+                           .values(lease_expires_at=ctx.lease_until()))
     session.commit()
-    return out
+    return done.rowcount
 
 
-def finish(*, sessions: sessionmaker[Session], job_id: int, status: str,
-           error: str | None = None, message: str | None = None) -> None:
-    with sessions.begin() as session:
-        job = session.get(Job, job_id)
-        job.status, job.error = status, error
-        if message is not None:
-            job.message = message
-        if status in ("succeeded", "failed"):
-            job.finished_at = utcnow()
+def hold(session: Session, ctx: JobContext, job_id: int) -> Job:
+    """Inside a transaction that writes results: check the job is still this process's (and
+    renew its lease), else raise LeaseLost so that the transaction writes nothing."""
+    held = session.execute(update(Job).where(Job.id == job_id, Job.lease_owner == ctx.owner,
+                                             Job.status == "running")
+                           .values(lease_expires_at=ctx.lease_until())
+                           .execution_options(synchronize_session=False))
+    if held.rowcount != 1:
+        raise LeaseLost
+    return session.get(Job, job_id)
+
+
+def finish(*, ctx: JobContext, job_id: int, status: str, error: str | None = None,
+           message: str | None = None) -> bool:
+    """End this process's run of a job (back to the queue, failed or succeeded) and give up its
+    lease; False when the job was no longer this process's."""
+    values = {"status": status, "error": error, "lease_owner": None, "lease_expires_at": None}
+    if message is not None:
+        values["message"] = message
+    if status in ("succeeded", "failed"):
+        values["finished_at"] = utcnow()
+    with ctx.sessions.begin() as session:
+        done = session.execute(update(Job).where(Job.id == job_id, Job.lease_owner == ctx.owner)
+                               .values(**values))
+    return done.rowcount == 1
 
 
 def run_job(ctx: JobContext, job_id: int) -> tuple[str, str]:
@@ -160,21 +253,25 @@ def run_job(ctx: JobContext, job_id: int) -> tuple[str, str]:
         kind = session.get(Job, job_id).kind
     try:
         RUNNERS[kind](ctx, job_id)
+    except LeaseLost:
+        log.warning("job %s was taken over by another process; this one stops it", job_id)
+        return kind, "lost"
     except Interrupted:
-        finish(sessions=ctx.sessions, job_id=job_id, status="queued",
+        finish(ctx=ctx, job_id=job_id, status="queued",
                message="paused by a shutdown; resumes at the next start")
         return kind, "queued"
     except PrecodeInputError as exc:
-        finish(sessions=ctx.sessions, job_id=job_id, status="failed", error=str(exc))
+        finish(ctx=ctx, job_id=job_id, status="failed", error=str(exc))
         return kind, "failed"
     except Exception as exc:  # noqa: BLE001 - a job must end, whatever went wrong
         # the type and where, never the message: it may quote interview text
         log.error("job %s (%s) failed: %s\n%s", job_id, kind, type(exc).__name__,
                   "".join(traceback.format_tb(exc.__traceback__)))
-        finish(sessions=ctx.sessions, job_id=job_id, status="failed",
+        finish(ctx=ctx, job_id=job_id, status="failed",
                error=f"internal error ({type(exc).__name__}); the server log has more")
         return kind, "failed"
-    finish(sessions=ctx.sessions, job_id=job_id, status="succeeded")
+    if not finish(ctx=ctx, job_id=job_id, status="succeeded"):
+        return kind, "lost"
     return kind, "succeeded"
 
 
@@ -204,6 +301,7 @@ def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id
         project_id, [s.text for s in segments], min_confidence=params.get("min_confidence"),
         top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3))
     with ctx.sessions.begin() as session:  # the document's suggestions and progress, or nothing
+        job = hold(session, ctx, job_id)
         rows = [] if skip else _suggestion_rows(project_id, job_id, held.version_id, segments,
                                                 results, book)
         if not skip:
@@ -211,7 +309,6 @@ def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id
             session.add_all(rows)
             doc = session.get(Document, document_id)
             doc.precoded_version_id, doc.precoded_at = held.version_id, utcnow()
-        job = session.get(Job, job_id)
         result = dict(job.result)
         result["done"] = [*result.get("done", []), document_id]
         result["skipped"] = result.get("skipped", 0) + skip
@@ -256,10 +353,13 @@ def _base_excerpts(model_dir: Path, book: Codebook) -> list[Excerpt]:
     return out
 
 
-def _progress(ctx: JobContext, job_id: int, done: int, message: str) -> None:
+def _progress(ctx: JobContext, job_id: int, done: int, message: str, total: int | None = None
+              ) -> None:
     with ctx.sessions.begin() as session:
-        job = session.get(Job, job_id)
+        job = hold(session, ctx, job_id)
         job.done, job.message = done, message
+        if total is not None:
+            job.total = total
 
 
 def run_retrain(ctx: JobContext, job_id: int) -> None:
@@ -281,19 +381,17 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
                         id=exemplar_id(sid)) for sid, cs in sorted(codes.items())]
     excerpts = _base_excerpts(Path(base.path), book) + reviewed
     out = ctx.settings.home / "projects" / str(project_id) / "models" / f"v{base.version + 1}"
-    with ctx.sessions.begin() as session:
-        session.get(Job, job_id).total = 3
     _progress(ctx, job_id, 1, f"refitting on {len(excerpts)} excerpts ({len(reviewed)} reviewed "
-                              "segments)")
+                              "segments)", total=3)
     refit_model(base.path, excerpts, out, codebook=book,
                 stage=lambda msg: log.info("job %s: %s", job_id, msg))
     with ctx.sessions.begin() as session:
+        job = hold(session, ctx, job_id)
         session.add(ModelVersion(project_id=project_id, version=base.version + 1, path=str(out),
                                  folded_review_id=watermark, job_id=job_id,
                                  summary={"from_version": base.version,
                                           "n_excerpts": len(excerpts),
                                           "n_reviewed_segments": len(reviewed)}))
-        job = session.get(Job, job_id)
         job.done, job.message = 3, f"model version {base.version + 1} ready"
         job.result = {"version": base.version + 1, "n_excerpts": len(excerpts),
                       "n_reviewed_segments": len(reviewed)}
