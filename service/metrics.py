@@ -1,10 +1,13 @@
 """Prometheus metrics: requests and latency per route, jobs by kind and state.
 
-Each app has its own registry, so several apps (tests) never clash.
+Each app has its own registry, so several apps (tests) never clash. Under `precode serve
+--workers N` (``PROMETHEUS_MULTIPROC_DIR`` set), request and job counts are kept in files there and
+a scrape adds up every process's.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi import FastAPI, Request, Response
@@ -49,6 +52,17 @@ class Metrics:
         self.latency.labels(request.method, route).observe(seconds)
 
 
+def _scrape_registry(metrics: Metrics, app: FastAPI) -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return metrics.registry
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(JobCollector(app))
+    return registry
+
+
 def install(app: FastAPI) -> Metrics:
     metrics = Metrics(app)
     app.state.metrics = metrics
@@ -68,6 +82,7 @@ def install(app: FastAPI) -> Metrics:
              response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
     def prometheus_metrics() -> Response:
         """Prometheus metrics (text format): requests and latency per route, jobs."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_scrape_registry(metrics, app)),
+                        media_type=CONTENT_TYPE_LATEST)
 
     return metrics

@@ -37,6 +37,10 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
         from service.services.project_models import ProjectModels
 
         app.state.settings = settings
+        if settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(settings.torch_threads)
         app.state.inference_limit = asyncio.Semaphore(settings.inference_concurrency)
         engine, app.state.sessions = await run_in_threadpool(open_database,
                                                              settings.sqlalchemy_url())

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATION_LOCK = 0x70726563  # a PostgreSQL advisory lock key: one process migrates at a time
 
 
 def normalise_url(url: str) -> str:
@@ -56,6 +57,8 @@ def upgrade(engine: Engine) -> None:
 
     cfg = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # server processes starting together
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
 
