@@ -244,7 +244,9 @@ class ProjectSuggestion(BaseModel):
     document: str = Field(examples=["interview-03.docx"])
     code: str = Field(examples=[CODE])
     label: str = Field(examples=["Communal specification"])
-    origin: Literal["model", "human"] = Field(examples=["model"])
+    origin: Literal["model", "human", "imported"] = Field(
+        description="Suggested by the model, added by a person here, or imported from a project "
+                    "file.", examples=["model"])
     confidence: float | None = Field(examples=[0.62])
     threshold: float | None = Field(examples=[0.58])
     uncertainty: float | None = Field(description="|confidence - threshold|: small is "
@@ -275,9 +277,12 @@ class ReviewIn(BaseModel):
 class ReviewOut(BaseModel):
     id: int = Field(examples=[900])
     suggestion_id: int = Field(examples=[501])
-    reviewer: str = Field(examples=["amina"])
-    action: Literal["accept", "reject", "change", "add"] = Field(examples=["accept"])
+    reviewer: str = Field(description="Who decided (for an import: who uploaded the file).",
+                          examples=["amina"])
+    action: Literal["accept", "reject", "change", "add", "import"] = Field(examples=["accept"])
     code: str | None = Field(examples=[CODE])
+    coder: str | None = Field(default=None, description="For an import: the coder the project "
+                                                        "file names.", examples=[None])
     note: str = Field(examples=[""])
     created_at: Timestamp = Field(examples=[WHEN])
 

@@ -186,7 +186,7 @@ class Suggestion(Base):
     project_id: Mapped[int] = _fk("projects.id")
     segment_id: Mapped[int] = _fk("segments.id", index=True)
     code: Mapped[str] = mapped_column(String(200))
-    origin: Mapped[str] = mapped_column(String(10), default="model")  # model | human
+    origin: Mapped[str] = mapped_column(String(10), default="model")  # model|human|imported
     confidence: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float | None] = mapped_column(Float)
     evidence: Mapped[list] = mapped_column(default=list)
@@ -199,8 +199,10 @@ class Suggestion(Base):
 
 
 class Review(Base):
-    """One decision: ``action`` accept, reject, change (to ``code``) or add (a code the model
-    missed); ``code`` is the code the segment carries after it (none after a rejection)."""
+    """One decision: ``action`` accept, reject, change (to ``code``), add (a code the model
+    missed) or import (a coding read from an uploaded project file); ``code`` is the code the
+    segment carries after it (none after a rejection). For an import, ``reviewer_id`` is who
+    uploaded the file and ``coder`` the person the file says coded it."""
 
     __tablename__ = "reviews"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,4 +212,5 @@ class Review(Base):
     action: Mapped[str] = mapped_column(String(10))
     code: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
+    coder: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

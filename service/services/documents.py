@@ -30,6 +30,7 @@ class ParsedDocument:
     name: str
     text: str
     segments: list[Segment]
+    codings: list = field(default_factory=list)  # FileCoding, from a .qdpx project
 
 
 @dataclass
@@ -81,13 +82,19 @@ def _read_transcript(path: Path, unit: str) -> ParsedDocument:
                           segment_transcript(transcript, unit=unit))
 
 
-def _read_project(path: Path, unit: str, limit: int) -> ParsedUpload:
+def _read_project(path: Path, unit: str, limit: int, codings: str) -> ParsedUpload:
     from corpus.refi import document_names, read_qdpx
     from corpus.segmentation import segment_transcript
     from corpus.transcripts import parse_text
+    from service.services.imports import FileCoding
 
     project = read_qdpx(path, max_uncompressed=limit)
     names = document_names(project)
+    by_source: dict[str, list[FileCoding]] = {}
+    for c in project.codings:
+        coder = project.users.get(c.user_guid or "", c.user_guid or "unknown coder")
+        by_source.setdefault(c.source_guid, []).append(FileCoding(
+            coder, c.code_id, project.codebook[c.code_id].label, c.start, c.end))
     out = ParsedUpload([], list(project.notes))
     for guid, source in project.sources.items():
         transcript = parse_text(source.text or "", document=names[guid])
@@ -95,19 +102,21 @@ def _read_project(path: Path, unit: str, limit: int) -> ParsedUpload:
             out.notes.append(f"source {names[guid]!r} has no text and was left out")
             continue
         out.documents.append(ParsedDocument(names[guid], source.text,
-                                            segment_transcript(transcript, unit=unit)))
-    if project.codings:
+                                            segment_transcript(transcript, unit=unit),
+                                            by_source.get(guid, []) if codings == "import"
+                                            else []))
+    if project.codings and codings != "import":
         out.notes.append(f"{len(project.codings)} coding(s) in the project were not imported "
-                         "(only its text sources are)")
+                         "(codings=ignore: only its text sources are)")
     if not out.documents:
         raise TranscriptError("the project has no text source with text", source=str(path))
     return out
 
 
-def _read(path: Path, settings: Settings) -> ParsedUpload:
+def _read(path: Path, settings: Settings, codings: str) -> ParsedUpload:
     suffix = path.suffix.lower()
     if suffix == ".qdpx":
-        return _read_project(path, settings.segment_unit, settings.max_archive_bytes)
+        return _read_project(path, settings.segment_unit, settings.max_archive_bytes, codings)
     if suffix in TABLES:
         return ParsedUpload([_read_table(path)])
     if suffix == ".docx":
@@ -131,7 +140,8 @@ def _check_limits(parsed: ParsedUpload, filename: str, settings: Settings) -> No
                                                 f"{settings.max_text_chars:,} characters")
 
 
-def parse_upload(filename: str, data: bytes, *, settings: Settings) -> ParsedUpload:
+def parse_upload(filename: str, data: bytes, *, settings: Settings, codings: str = "import"
+                 ) -> ParsedUpload:
     """Read one uploaded file; errors name the uploaded file, never a server path."""
     name = safe_filename(filename)
     if Path(name).suffix.lower() not in READABLE:
@@ -141,7 +151,7 @@ def parse_upload(filename: str, data: bytes, *, settings: Settings) -> ParsedUpl
         path = Path(tmp) / name
         path.write_bytes(data)
         try:
-            parsed = _read(path, settings)
+            parsed = _read(path, settings, codings)
         except PrecodeInputError as exc:
             source = (exc.source or str(path)).replace(str(path), name)
             raise type(exc)(exc.reason, source=source, line=exc.line, field=exc.field) from None
@@ -160,28 +170,53 @@ def _unique_name(session: Session, project: Project, name: str) -> str:
 
 
 def store_upload(*, session: Session, project: Project, user: User, filename: str, data: bytes,
-                 media_type: str | None, settings: Settings) -> tuple[Upload, list[Document],
-                                                                       list[str]]:
-    """Read, then store the raw file, its documents and their segments in one transaction."""
-    parsed = parse_upload(filename, data, settings=settings)
+                 media_type: str | None, settings: Settings, codings: str = "import",
+                 unknown_codes: str = "error") -> tuple[Upload, list[Document], list[str]]:
+    """Read, then store the raw file, its documents, their segments and (for a .qdpx project)
+    its codings, in one transaction: all of it or, after an error, nothing."""
+    from service.services.imports import CODINGS, UNKNOWN_CODES, map_codes, store_codings
+    from service.services.projects import project_codebook
+
+    if codings not in CODINGS:
+        raise PrecodeInputError(f"codings must be one of {', '.join(CODINGS)}", field="codings")
+    if unknown_codes not in UNKNOWN_CODES:
+        raise PrecodeInputError(f"unknown_codes must be one of {', '.join(UNKNOWN_CODES)}",
+                                field="unknown_codes")
+    parsed = parse_upload(filename, data, settings=settings, codings=codings)
+    mapped, notes = map_codes({d.name: d.codings for d in parsed.documents},
+                              project_codebook(project), unknown=unknown_codes,
+                              source=safe_filename(filename))
+    parsed.notes.extend(notes)
     upload = Upload(project_id=project.id, filename=safe_filename(filename),
                     media_type=media_type or "application/octet-stream", size=len(data),
                     sha256=hashlib.sha256(data).hexdigest(), raw=data, uploaded_by=user.id)
     session.add(upload)
     session.flush()
     documents = []
+    imported, all_coders = 0, set()
     for parsed_doc in parsed.documents:
         doc = Document(project_id=project.id, upload_id=upload.id, text=parsed_doc.text,
                        name=_unique_name(session, project, parsed_doc.name),
                        n_segments=len(parsed_doc.segments))
         session.add(doc)
         session.flush()
-        session.add_all(SegmentRow(document_id=doc.id, position=i, external_id=str(s.id),
-                                   start=s.start, end=s.end, speaker=s.speaker, text=s.text,
-                                   is_interviewer=s.is_interviewer)
-                        for i, s in enumerate(parsed_doc.segments))
+        rows = [SegmentRow(document_id=doc.id, position=i, external_id=str(s.id), start=s.start,
+                           end=s.end, speaker=s.speaker, text=s.text,
+                           is_interviewer=s.is_interviewer)
+                for i, s in enumerate(parsed_doc.segments)]
+        session.add_all(rows)
         documents.append(doc)
+        if mapped[parsed_doc.name]:
+            session.flush()
+            n, coders = store_codings(session, project_id=project.id, user=user,
+                                      filename=upload.filename, segments=rows,
+                                      codings=mapped[parsed_doc.name])
+            imported += n
+            all_coders |= coders
     session.commit()
+    if imported:
+        parsed.notes.append(f"imported {imported} coding(s) of segments by "
+                            f"{', '.join(sorted(all_coders))}, as accepted codings")
     return upload, documents, parsed.notes
 
 

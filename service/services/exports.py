@@ -5,7 +5,8 @@ report between reviewers and model.
 A unit is a segment, named ``document:start-end`` as in .qdpx agreement. The model "saw" every
 segment of a pre-coded document that is not an interviewer turn, and coded it with its current
 (not superseded) suggestions. A reviewer saw a segment when they decided on any of its
-suggestions; their codes are their own latest decisions there.
+suggestions; their codes are their own latest decisions there. A coder whose codings came in a
+.qdpx project saw every such segment of the documents they coded.
 """
 
 from __future__ import annotations
@@ -60,16 +61,30 @@ def _model_units(session: Session, project: Project) -> list[CodedUnit]:
 
 
 def _human_units(session: Session, project: Project) -> list[CodedUnit]:
+    """Each person's codings: a reviewer's latest decisions on the segments they decided on; an
+    imported coder's codings, on every segment (interviewer turns aside) of the documents they
+    coded, as a coder of a project file went through the whole of each document."""
     rows = session.execute(select(Review, User.name, Suggestion.segment_id)
                            .join(User, User.id == Review.reviewer_id)
                            .join(Suggestion, Suggestion.id == Review.suggestion_id)
                            .where(Review.project_id == project.id).order_by(Review.id))
     latest: dict[tuple[str, int], dict[int, str | None]] = defaultdict(dict)
+    imported: dict[str, set[int]] = defaultdict(set)  # coder -> segments they coded
     for review, name, segment_id in rows:
-        latest[(name, segment_id)][review.suggestion_id] = review.code
+        coder = review.coder or name
+        latest[(coder, segment_id)][review.suggestion_id] = review.code
+        if review.action == "import":
+            imported[coder].add(segment_id)
     segments = {seg.id: (seg, doc) for seg, doc in session.execute(
         select(Segment, Document).join(Document, Document.id == Segment.document_id)
         .where(Segment.id.in_({sid for _, sid in latest})))}
+    for coder, segment_ids in imported.items():
+        documents = {segments[sid][1].id for sid in segment_ids}
+        for seg, doc in session.execute(
+                select(Segment, Document).join(Document, Document.id == Segment.document_id)
+                .where(Document.id.in_(documents), Segment.is_interviewer.is_(False))):
+            segments.setdefault(seg.id, (seg, doc))
+            latest.setdefault((coder, seg.id), {})
     units = [CodedUnit(segments[sid][1], segments[sid][0], name,
                        sorted({c for c in decisions.values() if c}))
              for (name, sid), decisions in latest.items()]
@@ -104,7 +119,7 @@ def export_csv(*, session: Session, project: Project) -> str:
 # ---- REFI-QDA ---------------------------------------------------------------------------------
 def _description(unit: CodedUnit, project: Project) -> str:
     if unit.origin == "human":
-        return f"Coded by {unit.coder} in precode."
+        return f"Coded by {unit.coder}."
     book = project_codebook(project)
     return describe([{"code": s.code, "label": book[s.code].label if s.code in book else s.code,
                       "confidence": s.confidence, "threshold": s.threshold,

@@ -67,7 +67,7 @@ def test_upload_every_format(owner, tmp_path, npt_integrating):
             for seg in segments:
                 assert text[seg["start"]:seg["end"]] == seg["text"]
         if filename.endswith(".qdpx"):
-            assert any("not imported" in n for n in out["notes"])
+            assert any("imported 1 coding(s)" in n for n in out["notes"])
     names = [d["name"] for d in owner.get(f"/v1/projects/{pid}/documents").json()]
     assert "falls.txt" in names and "ward-9" in names
     again = owner.upload(pid, "falls.txt", sample_files(tmp_path, npt_integrating)["falls.txt"])

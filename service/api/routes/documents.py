@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response, UploadFile
+from fastapi import APIRouter, Query, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import OwnerAccess, PathId, SessionDep, SettingsDep, ViewerAccess
+from service.api.deps import ModelsDep, OwnerAccess, PathId, SessionDep, SettingsDep, ViewerAccess
 from service.api.schemas import DocumentDetail, DocumentOut, DocumentSegment, UploadInfo, UploadOut
 from service.problems import Problem
 from service.services import documents as svc
@@ -28,18 +29,29 @@ async def read_limited(file: UploadFile, limit: int) -> bytes:
 @router.post("/documents", response_model=UploadOut, status_code=201,
 )
 async def upload(file: UploadFile, access: OwnerAccess, session: SessionDep,
-                 settings: SettingsDep) -> UploadOut:
+                 settings: SettingsDep, models: ModelsDep,
+                 codings: Annotated[Literal["import", "ignore"], Query(
+                     description="A .qdpx project's codings: import them as accepted codings of "
+                                 "their coders, or take the texts only.")] = "import",
+                 unknown_codes: Annotated[Literal["error", "drop"], Query(
+                     description="Codings with a code the project's codebook lacks: refuse the "
+                                 "upload (naming the codes), or leave those codings out.")
+                 ] = "error") -> UploadOut:
     data = await read_limited(file, settings.max_upload_bytes)
     stored, documents, notes = await run_in_threadpool(
         svc.store_upload, session=session, project=access.project, user=access.user,
         filename=file.filename or "upload", data=data, media_type=file.content_type,
-        settings=settings)
+        settings=settings, codings=codings, unknown_codes=unknown_codes)
+    await run_in_threadpool(models.catch_up, access.project.id)  # imported codings: evidence now
     return UploadOut(upload=UploadInfo.model_validate(stored),
                      documents=[DocumentOut.model_validate(d) for d in documents], notes=notes)
 
 
 upload.__doc__ = (f"Upload a transcript ({FORMATS}). The file is stored exactly as sent and cut "
-                  "into segments; a .qdpx project gives one document per text source.")
+                  "into segments; a .qdpx project gives one document per text source, and its "
+                  "codings become accepted codings of the segments they cover, each under its "
+                  "coder's name (codes matched to the project's codebook by id, else by name). "
+                  "`notes` says what was imported or left out.")
 
 
 @router.get("/documents", response_model=list[DocumentOut])

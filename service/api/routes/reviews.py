@@ -47,8 +47,8 @@ def suggestion_out(project: Project, suggestion: Suggestion, segment: Segment,
 
 def review_out(review: Review, reviewer: str) -> ReviewOut:
     return ReviewOut(id=review.id, suggestion_id=review.suggestion_id, reviewer=reviewer,
-                     action=review.action, code=review.code, note=review.note,
-                     created_at=review.created_at)
+                     action=review.action, code=review.code, coder=review.coder,
+                     note=review.note, created_at=review.created_at)
 
 
 def _detail(access, session, suggestion_id: int) -> SuggestionDetail:
@@ -64,7 +64,7 @@ def _detail(access, session, suggestion_id: int) -> SuggestionDetail:
 def list_suggestions(
     access: ViewerAccess, session: SessionDep,
     document_id: QueryId = None, code: str | None = None, status: Status | None = None,
-    origin: Literal["model", "human"] | None = None,
+    origin: Literal["model", "human", "imported"] | None = None,
     order: Annotated[Literal["uncertainty", "position", "confidence", "newest"], Query(
         description="uncertainty: confidence closest to its threshold first (the most "
                     "informative to review)")] = "uncertainty",
