@@ -72,7 +72,31 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
     app.include_router(health.router)
     for module in (suggest, users, projects, documents, jobs, reviews, exports):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    _problem_media_type(app)
     return app
+
+
+def _problem_media_type(app: FastAPI) -> None:
+    """In the OpenAPI schema, errors are documented as what they are: problem details under
+    ``application/problem+json`` only (FastAPI would also list ``application/json``)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            for path in schema["paths"].values():
+                for operation in path.values():
+                    for status, answer in operation.get("responses", {}).items():
+                        content = answer.get("content", {})
+                        if status[0] in "45" and "application/problem+json" in content:
+                            body = content.pop("application/json", None) or \
+                                content["application/problem+json"]
+                            answer["content"] = {"application/problem+json": body}
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _limit_body(app: FastAPI, limit: int) -> None:

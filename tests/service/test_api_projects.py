@@ -209,6 +209,10 @@ def test_health_ready_metrics_and_openapi(app, owner):
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             assert op.get("summary") and (op.get("description") or method == "get"), (path, method)
+            for status, answer in op["responses"].items():
+                if status.startswith("4"):  # errors are problem details, documented as such
+                    assert list(answer["content"]) == [PROBLEM], (path, method, status)
+                    assert answer["content"][PROBLEM]["schema"]["$ref"].endswith("/ProblemOut")
     for name in ("ProjectCreate", "JobOut", "ProjectSuggestion", "ReviewIn", "ProblemOut"):
         component = schema["components"]["schemas"][name]
         assert "examples" in component or all(
