@@ -119,11 +119,11 @@ def make_transcripts(folder: Path, excerpts, n_docs: int = 50, turns: int = 30,
 
 def batch_speed(suggester, excerpts, workdir: Path) -> dict:
     """Pre-code a folder of 50 transcripts as `precode code FOLDER --out OUT.jsonl` does."""
-    from service.batch import Settings, run_batch, write_jsonl
+    from service.batch import PrecodeOptions, run_batch, write_jsonl
 
     make_transcripts(workdir / "in", excerpts)
     t = time.perf_counter()
-    summary = run_batch([workdir / "in"], workdir / "out.jsonl", suggester, Settings(),
+    summary = run_batch([workdir / "in"], workdir / "out.jsonl", suggester, PrecodeOptions(),
                         writer=write_jsonl)
     seconds = time.perf_counter() - t
     return {"documents": summary.documents, "segments": summary.segments,

@@ -21,7 +21,9 @@ READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl")
 
 
 @dataclass
-class Settings:
+class PrecodeOptions:
+    """How to pre-code: the unit, which turns, and what to keep of the suggestions."""
+
     unit: str = "turn"
     min_confidence: float | None = None
     include_interviewer: bool = False
@@ -61,17 +63,17 @@ def collect_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
     return [(p, str(p) if names[name] > 1 else name) for p, name in out]
 
 
-def code_document(path: Path, document: str, suggester, settings: Settings) -> list[dict]:
+def code_document(path: Path, document: str, suggester, options: PrecodeOptions) -> list[dict]:
     """Records for every segment of one file; interviewer turns are kept but not coded unless
     ``include_interviewer``. Ready-made segment tables keep their own ids and documents."""
     from corpus.segmentation import load_segments
 
-    segments = load_segments(path, unit=settings.unit, document=document)
-    coded = [settings.include_interviewer or not s.is_interviewer for s in segments]
+    segments = load_segments(path, unit=options.unit, document=document)
+    coded = [options.include_interviewer or not s.is_interviewer for s in segments]
     texts = [s.text for s, c in zip(segments, coded, strict=True) if c]
-    results = iter(suggester.suggest(texts, min_confidence=settings.min_confidence,
-                                     top_k=settings.top_k, n_evidence=settings.n_evidence,
-                                     all_scores=settings.all_scores) if texts else [])
+    results = iter(suggester.suggest(texts, min_confidence=options.min_confidence,
+                                     top_k=options.top_k, n_evidence=options.n_evidence,
+                                     all_scores=options.all_scores) if texts else [])
     records = []
     for seg, is_coded in zip(segments, coded, strict=True):
         rec = {"document": seg.document, "segment_id": seg.id, "start": seg.start, "end": seg.end,
@@ -86,7 +88,7 @@ def code_document(path: Path, document: str, suggester, settings: Settings) -> l
     return records
 
 
-def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
+def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions, *,
               writer: Callable[..., None],
               on_document: Callable[[str, int], None] | None = None,
               on_error: Callable[[str, str], None] | None = None,
@@ -98,7 +100,7 @@ def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
     parts = out.with_name(out.name + ".parts")
     stamp = parts / "settings.json"
     model_id = str(suggester.manifest.get("training_data_hash")) + str(suggester.path)
-    fingerprint = settings.fingerprint(model_id)
+    fingerprint = options.fingerprint(model_id)
     if parts.exists():
         old = json.loads(stamp.read_text()) if stamp.exists() else {}
         if old.get("fingerprint") != fingerprint:
@@ -115,7 +117,7 @@ def run_batch(inputs: list[Path], out: Path, suggester, settings: Settings, *,
             summary.resumed += 1
         else:
             try:
-                records = code_document(path, document, suggester, settings)
+                records = code_document(path, document, suggester, options)
             except PrecodeInputError as exc:
                 summary.failed.append((str(path), exc.reason if hasattr(exc, "reason") else
                                        str(exc)))

@@ -241,7 +241,7 @@ def code(
     all_scores: Annotated[bool, typer.Option(help="Add every code's confidence.")] = False,
 ):
     """Pre-code transcripts: one record per segment with suggestions and evidence."""
-    from service.batch import Settings, run_batch
+    from service.batch import PrecodeOptions, run_batch
     from service.writers import WRITERS
 
     fmt = (format or out.suffix.lstrip(".")).lower()
@@ -257,8 +257,8 @@ def code(
 
     files = collect_inputs(inputs)  # a missing input is named before the model loads
     suggester = load_suggester(model)
-    settings = Settings(unit=unit, min_confidence=min_confidence,
-                        include_interviewer=include_interviewer, all_scores=all_scores)
+    options = PrecodeOptions(unit=unit, min_confidence=min_confidence,
+                             include_interviewer=include_interviewer, all_scores=all_scores)
     out.parent.mkdir(parents=True, exist_ok=True)
     from tqdm import tqdm
 
@@ -271,7 +271,7 @@ def code(
             bar.write(f"skipped {reason}")
             bar.update(1)
 
-        summary = run_batch(inputs, out, suggester, settings, writer=WRITERS[fmt],
+        summary = run_batch(inputs, out, suggester, options, writer=WRITERS[fmt],
                             on_document=done, on_error=failed, files=files)
     console.print(f"{summary.documents} document(s), {summary.segments} segments "
                   f"({summary.coded_segments} coded), {summary.with_suggestion} with a suggestion"

@@ -112,14 +112,14 @@ def test_rerun_after_interruption_gives_the_same_output(tiny_model, tmp_path):
     assert invoke("code", folder, "--out", full, "--model", tiny_model).exit_code == 0
     # an interrupted run leaves the finished document's part behind and no output
     from models.suggester import Suggester
-    from service.batch import Settings, run_batch, write_jsonl
+    from service.batch import PrecodeOptions, run_batch, write_jsonl
 
     def crash_after_first(records, out, suggester, **_):
         raise KeyboardInterrupt
 
     partial = tmp_path / "again.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        run_batch([folder], partial, Suggester.load(tiny_model), Settings(),
+        run_batch([folder], partial, Suggester.load(tiny_model), PrecodeOptions(),
                   writer=crash_after_first)
     assert not partial.exists() and (tmp_path / "again.jsonl.parts").exists()
     result = invoke("code", folder, "--out", partial, "--model", tiny_model)
