@@ -9,8 +9,8 @@
 # PRECODE_HOME; nothing is trained here). The server gets a fresh PRECODE_HOME (its own SQLite
 # database and API token), removed afterwards. Traffic goes to 127.0.0.1 only.
 #
-# Settings (environment): USERS (20), SPAWN_RATE (5), RUN_TIME (60s), WORKERS (server processes;
-# precode serve takes only 1 for now), OUT (eval/results/service.md), PYTHON (.venv/bin/python).
+# Settings (environment): USERS (20), SPAWN_RATE (5), RUN_TIME (60s), WORKERS (server processes,
+# 1), OUT (eval/results/service.md), PYTHON (.venv/bin/python).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
