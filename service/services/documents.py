@@ -208,7 +208,7 @@ def store_upload(*, session: Session, project: Project, user: User, filename: st
         documents.append(doc)
         if mapped[parsed_doc.name]:
             session.flush()
-            n, coders = store_codings(session, project_id=project.id, user=user,
+            n, coders = store_codings(session=session, project_id=project.id, user=user,
                                       filename=upload.filename, segments=rows,
                                       codings=mapped[parsed_doc.name])
             imported += n

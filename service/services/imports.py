@@ -108,7 +108,7 @@ def coded_segments(segments: list[SegmentRow], codings: list[FileCoding]
     return out
 
 
-def store_codings(session: Session, *, project_id: int, user: User, filename: str,
+def store_codings(*, session: Session, project_id: int, user: User, filename: str,
                   segments: list[SegmentRow], codings: list[FileCoding]) -> tuple[int, set[str]]:
     """Add one document's imported codings (in the caller's transaction): an accepted
     ``imported`` suggestion and an ``import`` review per (segment, coder, code). Returns how many
