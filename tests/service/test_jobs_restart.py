@@ -183,13 +183,19 @@ def test_a_stopped_process_on_this_host_is_taken_over_at_once(db, tmp_path, tiny
         assert (job["status"], job["done"]) == ("succeeded", 2)
 
 
+def claimed_precode_job(app):
+    """A pre-coding job this app's process has claimed (and does not run on its own)."""
+    owner, pid = project_with_documents(app)
+    job_id = owner.post(f"/v1/projects/{pid}/jobs", json={"kind": "precode"}).json()["id"]
+    ctx = app.state.worker.ctx
+    with app.state.sessions() as session:
+        assert job_service.claim_next(session=session, ctx=ctx) == job_id
+    return job_id, ctx
+
+
 def test_a_process_that_lost_its_claim_writes_nothing(db, tmp_path, tiny_suggester):
     with running_app(db, tmp_path, tiny_suggester, workers=0) as app:
-        owner, pid = project_with_documents(app)
-        job_id = owner.post(f"/v1/projects/{pid}/jobs", json={"kind": "precode"}).json()["id"]
-        ctx = app.state.worker.ctx
-        with app.state.sessions() as session:
-            assert job_service.claim_next(session=session, ctx=ctx) == job_id
+        job_id, ctx = claimed_precode_job(app)
         assert job_row(app, job_id).lease_owner == ctx.owner
         set_lease(app, job_id, "another-host:1:took-over", seconds=300)  # presumed this one gone
         assert job_service.run_job(ctx, job_id) == ("precode", "lost")
@@ -203,11 +209,7 @@ def test_leases_are_renewed_while_a_job_runs(db, tmp_path, tiny_suggester):
     from service.db.models import utcnow
 
     with running_app(db, tmp_path, tiny_suggester, workers=0) as app:
-        owner, pid = project_with_documents(app)
-        job_id = owner.post(f"/v1/projects/{pid}/jobs", json={"kind": "precode"}).json()["id"]
-        ctx = app.state.worker.ctx
-        with app.state.sessions() as session:
-            job_service.claim_next(session=session, ctx=ctx)
+        job_id, ctx = claimed_precode_job(app)
         set_lease(app, job_id, ctx.owner, seconds=1)
         with app.state.sessions() as session:
             assert job_service.renew_leases(session=session, ctx=ctx) == 1
