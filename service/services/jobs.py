@@ -48,7 +48,7 @@ from service.problems import Problem, not_found
 from service.services.documents import get_document, list_segments
 from service.services.project_models import SEGMENT_PREFIX, ProjectModels, exemplar_id
 from service.services.projects import current_version, project_codebook
-from service.services.reviews import decided_codes, last_review_id
+from service.services.reviews import decided_codes, review_mark
 from service.settings import Settings
 
 log = logging.getLogger("precode.service")
@@ -372,7 +372,7 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
         project_id = session.get(Job, job_id).project_id
         book = project_codebook(session.get(Project, project_id))
         base = current_version(session=session, project_id=project_id)
-        watermark = last_review_id(session=session, project_id=project_id)
+        watermark, n_reviews = review_mark(session=session, project_id=project_id)
         codes = decided_codes(session=session, project_id=project_id)
         rows = session.execute(select(Segment.id, Segment.text)
                                .where(Segment.id.in_(list(codes))))
@@ -390,6 +390,7 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
         session.add(ModelVersion(project_id=project_id, version=base.version + 1, path=str(out),
                                  folded_review_id=watermark, job_id=job_id,
                                  summary={"from_version": base.version,
+                                          "n_reviews": n_reviews,
                                           "n_excerpts": len(excerpts),
                                           "n_reviewed_segments": len(reviewed)}))
         job.done, job.message = 3, f"model version {base.version + 1} ready"

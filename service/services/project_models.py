@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.suggester import Suggester
 from service.db.models import Segment
 from service.services.projects import current_version
-from service.services.reviews import decided_codes, last_review_id, segments_reviewed_after
+from service.services.reviews import decided_codes, review_mark, segments_reviewed_after
 
 log = logging.getLogger("precode.service")
 
@@ -46,6 +46,7 @@ class ProjectModel:
     version: int
     suggester: Suggester
     review_id: int = 0  # the decisions up to this review are in the exemplar index
+    n_reviews: int = 0  # how many reviews up to ``review_id`` there were when it was taken in
 
 
 class ProjectModels:
@@ -81,17 +82,21 @@ class ProjectModels:
         """The project's model at its current version, level with every decision so far."""
         with self.lock(project_id), self._sessions() as session:
             version = current_version(session=session, project_id=project_id)
-            latest = last_review_id(session=session, project_id=project_id)
+            latest, total = review_mark(session=session, project_id=project_id)
             held = self._held.get(project_id)
             if held is None or held.version_id != version.id:
+                n_folded = version.summary.get("n_reviews")
+                if n_folded is None:  # version 0, or a version from before the count was kept
+                    n_folded = review_mark(session=session, project_id=project_id,
+                                           upto=version.folded_review_id)[1]
                 held = ProjectModel(version.id, version.version, fork(self._base(version.path)),
-                                    review_id=version.folded_review_id)
-                self._catch_up(session, project_id, held, latest)
+                                    review_id=version.folded_review_id, n_reviews=n_folded)
+                self._catch_up(session, project_id, held, latest, total)
                 with self._guard:
                     self._held[project_id] = held
                 self._forget_unused_bases()
-            elif latest != held.review_id:
-                self._catch_up(session, project_id, held, latest)
+            elif (latest, total) != (held.review_id, held.n_reviews):
+                self._catch_up(session, project_id, held, latest, total)
             return held
 
     def suggest(self, project_id: int, texts: list[str], **kwargs) -> tuple[ProjectModel, list]:
@@ -106,12 +111,22 @@ class ProjectModels:
             self.get(project_id)
 
     @staticmethod
-    def _catch_up(session: Session, project_id: int, held: ProjectModel, upto: int) -> None:
+    def _catch_up(session: Session, project_id: int, held: ProjectModel, upto: int,
+                  total: int) -> None:
+        """Take in the decisions after ``held.review_id`` up to ``upto`` (``total`` reviews in
+        all). Should more reviews now lie at or below ``held.review_id`` than when it was taken
+        in (with PostgreSQL a decision can commit after a newer one was read), every reviewed
+        segment is refolded."""
+        late = review_mark(session=session, project_id=project_id,
+                           upto=held.review_id)[1] != held.n_reviews
         segment_ids = segments_reviewed_after(session=session, project_id=project_id,
-                                              review_id=held.review_id, upto=upto)
+                                              review_id=0 if late else held.review_id, upto=upto)
+        if late:
+            log.info("project %s: a decision arrived out of order; refolding every reviewed "
+                     "segment", project_id)
         if segment_ids:
             ProjectModels._refold(session, project_id, held, segment_ids)
-        held.review_id = upto
+        held.review_id, held.n_reviews = upto, total
 
     @staticmethod
     def _refold(session: Session, project_id: int, held: ProjectModel,

@@ -182,5 +182,14 @@ def segments_reviewed_after(*, session: Session, project_id: int, review_id: int
     return list(session.scalars(query.distinct()))
 
 
-def last_review_id(*, session: Session, project_id: int) -> int:
-    return session.scalar(select(func.max(Review.id)).where(Review.project_id == project_id)) or 0
+def review_mark(*, session: Session, project_id: int, upto: int | None = None
+                ) -> tuple[int, int]:
+    """(the newest review id, how many reviews) of the project, up to review ``upto`` when
+    given, read in one statement. Reviews are never deleted, so the count only grows: a count
+    under an id that grew means a decision committed after a newer one was seen."""
+    query = select(func.max(Review.id), func.count(Review.id)).where(
+        Review.project_id == project_id)
+    if upto is not None:
+        query = query.where(Review.id <= upto)
+    newest, n = session.execute(query).one()
+    return newest or 0, n

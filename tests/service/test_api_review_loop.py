@@ -252,3 +252,30 @@ def test_interview_text_never_reaches_the_logs(app, owner, caplog):
     owner.get(f"/v1/projects/{pid}/export.qdpx")
     assert doc["n_segments"] > 0
     assert SENTENCE not in caplog.text and "spreadsheet" not in caplog.text
+
+
+def test_a_decision_committed_out_of_order_still_becomes_evidence(app, loop, owner, backend):
+    """With PostgreSQL a review can commit after a newer one was already read: it must still
+    reach the exemplar index."""
+    if backend != "postgresql":
+        pytest.skip("SQLite commits one writer at a time: reviews cannot commit out of order")
+    from service.db.models import Review, Suggestion
+
+    pid = loop["pid"]
+    pending = suggestions(owner, pid, status="pending")
+    first = pending[0]
+    second = next(s for s in pending if s["segment"]["id"] != first["segment"]["id"])
+    me = owner.get("/v1/users/me").json()["id"]
+    slow = app.state.sessions()
+    row = slow.get(Suggestion, first["id"])
+    row.status, row.decided_code = "accepted", row.code
+    slow.add(Review(project_id=pid, suggestion_id=row.id, action="accept", code=row.code,
+                    reviewer_id=me))
+    slow.flush()  # its id is taken now, but it is not committed yet
+    url = f"/v1/projects/{pid}/suggestions/{second['id']}/review"
+    assert owner.post(url, json={"action": "accept"}).status_code == 200  # a newer id, committed
+    evidence_ids(owner, pid, second["segment"]["text"])  # the server reads up to the newer id
+    slow.commit()
+    slow.close()
+    mine = f"segment-{first['segment']['id']}"
+    assert mine in evidence_ids(owner, pid, first["segment"]["text"]).get(first["code"], [])
