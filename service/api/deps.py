@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 
 from models.suggester import Suggester
 from service.api.schemas import MAX_ID
-from service.db.models import User
+from service.db.models import ApiToken, User
 from service.jobs import JobWorker
 from service.problems import Problem
 from service.services.project_models import ProjectModels
 from service.services.projects import Access, require_project
-from service.services.users import user_for_token
+from service.services.users import token_row
 from service.settings import Settings
 
 # an id in the path, or an optional one to filter by (ids past MAX_ID are refused: 422)
@@ -55,16 +55,24 @@ ModelsDep = Annotated[ProjectModels, Depends(get_models)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
 
 
-def current_user(session: SessionDep, credentials: Annotated[
-        HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
+def current_token(session: SessionDep, credentials: Annotated[
+        HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiToken:
+    """The stored row of the token the request was sent with (looked up once per request)."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise Problem(401, "unauthorized", "an API token is needed: send the header "
                                            "'Authorization: Bearer <token>'", headers=challenge)
-    user = user_for_token(session=session, token=credentials.credentials)
-    if user is None:
+    token = token_row(session=session, token=credentials.credentials)
+    if token is None:
         raise Problem(401, "unauthorized", "unknown or revoked API token", headers=challenge)
-    return user
+    return token
+
+
+CurrentToken = Annotated[ApiToken, Depends(current_token)]
+
+
+def current_user(session: SessionDep, token: CurrentToken) -> User:
+    return session.get(User, token.user_id)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

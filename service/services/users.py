@@ -49,11 +49,6 @@ def token_row(*, session: Session, token: str) -> ApiToken | None:
                                                  ApiToken.revoked_at.is_(None)))
 
 
-def user_for_token(*, session: Session, token: str) -> User | None:
-    row = token_row(session=session, token=token)
-    return session.get(User, row.user_id) if row else None
-
-
 def list_tokens(*, session: Session, user: User) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
                                 .order_by(ApiToken.id)))

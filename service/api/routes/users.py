@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, Depends, Response
-from fastapi.security import HTTPAuthorizationCredentials
-
-from service.api.deps import AdminUser, CurrentUser, PathId, SessionDep, bearer
+from service.api.deps import AdminUser, CurrentToken, CurrentUser, PathId, SessionDep
 from service.api.schemas import (
     TokenCreate,
     TokenInfo,
@@ -21,7 +18,6 @@ from service.services.users import (
     issue_token,
     list_tokens,
     revoke_token,
-    token_row,
 )
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
@@ -50,15 +46,10 @@ def _info(token, current_id: int | None) -> TokenInfo:
     return TokenInfo.model_validate(token).model_copy(update={"current": token.id == current_id})
 
 
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-
-
 @router.get("/me/tokens", response_model=list[TokenInfo])
-def my_tokens(session: SessionDep, user: CurrentUser, credentials: Credentials
-              ) -> list[TokenInfo]:
+def my_tokens(session: SessionDep, user: CurrentUser, current: CurrentToken) -> list[TokenInfo]:
     """Your tokens, revoked ones included (labels and dates; the tokens themselves are never
     stored)."""
-    current = token_row(session=session, token=credentials.credentials)
     return [_info(t, current.id) for t in list_tokens(session=session, user=user)]
 
 
