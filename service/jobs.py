@@ -1,8 +1,8 @@
 """A small job worker: threads that take queued jobs from the database, in every server process.
 
 Each process names itself (``host:pid:random``) and holds a lease on the jobs it runs, renewed by
-a heartbeat thread. At start-up and at every poll, jobs whose process stopped are recovered (see
-``service.services.jobs``): pre-coding goes back to the queue and resumes with the documents not
+a heartbeat thread. At start-up and at every heartbeat, jobs whose process stopped are recovered
+(see ``service.services.jobs``): pre-coding goes back to the queue and resumes with the documents not
 yet done, retraining is marked failed with the reason. At shutdown, a pre-coding job stops after
 its current document and goes back to the queue.
 """
@@ -63,18 +63,21 @@ class JobWorker:
         self._threads.clear()
 
     def _heartbeat(self) -> None:
+        """Renew this process's leases, and take over jobs whose process stopped (a lease runs
+        out no sooner than a third of its length after its last renewal, so checking as often
+        as renewing loses nothing)."""
         every = self.ctx.settings.job_lease_seconds / 3
         while not self.ctx.stop.wait(every):
             try:
                 with self.ctx.sessions() as session:
                     renew_leases(session=session, ctx=self.ctx)
+                self.recover()
             except Exception as exc:  # noqa: BLE001 - the database may be briefly away
-                log.error("could not renew job leases: %s", type(exc).__name__)
+                log.error("could not renew or recover job leases: %s", type(exc).__name__)
 
     def _loop(self) -> None:
         while not self.ctx.stop.is_set():
             try:
-                self.recover()
                 with self.ctx.sessions() as session:
                     job_id = claim_next(session=session, ctx=self.ctx)
             except Exception as exc:  # noqa: BLE001 - the database may be briefly away

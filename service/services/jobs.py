@@ -22,7 +22,7 @@ import traceback
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from threading import Event
 
@@ -188,8 +188,6 @@ def recover_interrupted(*, session: Session, me: str) -> list[tuple[int, str]]:
 
 def _aware(when):
     """SQLite gives back naive datetimes; every time stored is UTC."""
-    from datetime import UTC
-
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
