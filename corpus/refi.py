@@ -314,7 +314,8 @@ def document_names(project: QdaProject) -> dict[str, str]:
             for g, s in project.sources.items()}
 
 
-def _coder(project: QdaProject, user_guid: str | None) -> str:
+def coder_name(project: QdaProject, user_guid: str | None) -> str:
+    """The name of the user who made a coding (their GUID when unlisted, "unknown" when none)."""
     return project.users.get(user_guid or "", user_guid or "unknown")
 
 
@@ -331,7 +332,7 @@ def read_qdpx_codings(path: str | Path, *, max_uncompressed: int = MAX_UNCOMPRES
     out: dict[str, dict[str, set[str]]] = {}
     for c in project.codings:
         unit = f"{docs[c.source_guid]}:{c.start}-{c.end}"
-        out.setdefault(_coder(project, c.user_guid), {}).setdefault(unit, set()).add(c.code_id)
+        out.setdefault(coder_name(project, c.user_guid), {}).setdefault(unit, set()).add(c.code_id)
     return out
 
 
@@ -344,7 +345,7 @@ def project_excerpts(project: QdaProject, *, coder: str | None = None) -> list[E
     docs = document_names(project)
     merged: dict[tuple, list[str]] = {}
     for c in project.codings:
-        name = _coder(project, c.user_guid)
+        name = coder_name(project, c.user_guid)
         if coder is None or name == coder:
             codes = merged.setdefault((c.source_guid, c.start, c.end, name), [])
             if c.code_id not in codes:

@@ -83,7 +83,7 @@ def _read_transcript(path: Path, unit: str) -> ParsedDocument:
 
 
 def _read_project(path: Path, unit: str, limit: int, codings: str) -> ParsedUpload:
-    from corpus.refi import document_names, read_qdpx
+    from corpus.refi import coder_name, document_names, read_qdpx
     from corpus.segmentation import segment_transcript
     from corpus.transcripts import parse_text
     from service.services.imports import FileCoding
@@ -91,10 +91,10 @@ def _read_project(path: Path, unit: str, limit: int, codings: str) -> ParsedUplo
     project = read_qdpx(path, max_uncompressed=limit)
     names = document_names(project)
     by_source: dict[str, list[FileCoding]] = {}
-    for c in project.codings:
-        coder = project.users.get(c.user_guid or "", c.user_guid or "unknown coder")
+    for c in project.codings if codings == "import" else []:
         by_source.setdefault(c.source_guid, []).append(FileCoding(
-            coder, c.code_id, project.codebook[c.code_id].label, c.start, c.end))
+            coder_name(project, c.user_guid), c.code_id, project.codebook[c.code_id].label,
+            c.start, c.end))
     out = ParsedUpload([], list(project.notes))
     for guid, source in project.sources.items():
         transcript = parse_text(source.text or "", document=names[guid])
@@ -103,8 +103,7 @@ def _read_project(path: Path, unit: str, limit: int, codings: str) -> ParsedUplo
             continue
         out.documents.append(ParsedDocument(names[guid], source.text,
                                             segment_transcript(transcript, unit=unit),
-                                            by_source.get(guid, []) if codings == "import"
-                                            else []))
+                                            by_source.get(guid, [])))
     if project.codings and codings != "import":
         out.notes.append(f"{len(project.codings)} coding(s) in the project were not imported "
                          "(codings=ignore: only its text sources are)")
