@@ -1,4 +1,13 @@
-"""Shared fixtures: a tiny real model trained once per test session (seconds, not minutes)."""
+"""Shared fixtures: a tiny real model trained once per test session (seconds, not minutes), and
+the reference data that lives outside the repository.
+
+Reference data: real datasets and published files (REFI-QDA schemas and sample projects, the
+ci_claims annotation sheets) are kept beside the project in ``../shared/data``, never in the
+repository. Tests that read them ask for the ``reference_data`` fixture (or carry the
+``reference_data`` marker); everything else builds its own tiny data. Where the folder is not
+there (a user's clone) those tests are skipped with one reason; where it must be there (CI sets
+``PRECODE_REQUIRE_REFERENCE_DATA=1``) they fail instead.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,73 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DATA = Path(__file__).parent / "data"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# ---- reference data (outside the repository) ---------------------------------------------------
+REFERENCE_ENV = "PRECODE_REFERENCE_DATA"
+REQUIRE_ENV = "PRECODE_REQUIRE_REFERENCE_DATA"
+# The datasets the tests read, each a folder of the reference data. A test that needs another one
+# adds it here, so that a partial copy is reported like a missing one.
+REFERENCE_DATASETS = ("refi", "ci_claims")
+
+
+def reference_data_dir() -> Path:
+    """``$PRECODE_REFERENCE_DATA``, else ``../shared/data`` beside the project."""
+    configured = os.environ.get(REFERENCE_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _missing_reference_data() -> str | None:
+    """Why the reference data cannot be used, or None when it is all there."""
+    folder = reference_data_dir()
+    missing = [name for name in REFERENCE_DATASETS if not (folder / name).is_dir()]
+    if not missing:
+        return None
+    return (f"reference data not found: needs {', '.join(f'{m}/' for m in missing)} in {folder} "
+            f"(set {REFERENCE_ENV} to the shared data folder)")
+
+
+def _require_reference_data() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _check_reference_data() -> Path:
+    reason = _missing_reference_data()
+    if reason is not None:
+        if _require_reference_data():
+            pytest.fail(f"{reason}; {REQUIRE_ENV} is set, so this is an error", pytrace=False)
+        pytest.skip(reason)
+    return reference_data_dir()
+
+
+@pytest.fixture(scope="session")
+def reference_data() -> Path:
+    """The reference data folder; the test is skipped (or fails, under
+    ``PRECODE_REQUIRE_REFERENCE_DATA=1``) when it is not there."""
+    return _check_reference_data()
+
+
+def pytest_collection_modifyitems(config, items):
+    # `-m "not reference_data"` selects what a bare clone can run
+    for item in items:
+        if "reference_data" in getattr(item, "fixturenames", ()) and \
+                item.get_closest_marker("reference_data") is None:
+            item.add_marker(pytest.mark.reference_data)
+
+
+def pytest_runtest_setup(item):
+    # a test marked without asking for the fixture is checked the same way
+    if item.get_closest_marker("reference_data") is not None:
+        _check_reference_data()
+
+
+def pytest_report_header(config):
+    reason = _missing_reference_data()
+    if reason is None:
+        return f"reference data: {reference_data_dir()}"
+    then = "fail" if _require_reference_data() else "are skipped"
+    return f"{reason}; the tests that need it {then}"
 
 
 @pytest.fixture(scope="session")

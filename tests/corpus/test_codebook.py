@@ -1,4 +1,5 @@
-from pathlib import Path
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
 import xmlschema
@@ -18,7 +19,8 @@ from corpus.codebook import (
 from corpus.errors import CodebookError
 from service.cli import app
 
-REFI = Path(__file__).resolve().parents[3] / "shared" / "data" / "refi"
+QDC = "{urn:QDA-XML:codebook:1.0}"
+GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
 NPT_SUBS = {
     "coherence": ["differentiation", "communal_specification", "individual_specification",
                   "internalization"],
@@ -139,13 +141,80 @@ def test_round_trip_keeps_every_field(tmp_path, fmt):
                                   code.examples, code.parent)
 
 
-def test_qdc_export_validates_against_schema():
-    schema = xmlschema.XMLSchema(str(REFI / "Codebook.xsd"))
+def test_qdc_export_validates_against_schema(reference_data):
+    schema = xmlschema.XMLSchema(str(reference_data / "refi" / "Codebook.xsd"))
     schema.validate(to_qdc(load_codebooks("npt,integrating")).decode())
 
 
-def test_reads_refi_annex_example():
-    book = read_qdc(REFI / "annexA_example1_codebook.qdc")
+def test_qdc_export_is_a_refi_codebook_tree():
+    """What a CAQDAS program needs of an exported .qdc, checked without the schema file: the
+    REFI namespace, one <Code> per code nested as the tree, unique GUIDs, the required attributes,
+    and each code's description before its sub-codes."""
+    book = load_codebooks("npt,integrating")
+    root = ET.fromstring(to_qdc(book))
+    assert root.tag == f"{QDC}CodeBook" and [c.tag for c in root] == [f"{QDC}Codes"]
+    guids = []
+
+    def check(el, parent):
+        children = el.findall(f"{QDC}Code")
+        expected = book.children(parent) if parent else book.roots()
+        assert [c.get("name") for c in children] == [c.label for c in expected]
+        for child, code in zip(children, expected, strict=True):
+            assert GUID.fullmatch(child.get("guid")) and child.get("isCodable") in ("true", "false")
+            guids.append(child.get("guid"))
+            kids = list(child)
+            assert kids[0].tag == f"{QDC}Description" and code.definition in kids[0].text
+            assert all(k.tag == f"{QDC}Code" for k in kids[1:])
+            check(child, code.id)
+
+    check(root[0], None)
+    assert len(guids) == len(book) == len(set(guids))
+
+
+# A codebook in the style of the REFI-QDA standard's annex example (and of what CAQDAS programs
+# export): GUIDs with and without braces, an uncodable folder without a description, colours,
+# codes side by side on one line, a nested code and an escaped character.
+FOREIGN_QDC = """<?xml version="1.0" encoding="UTF-8"?>
+<CodeBook xmlns="urn:QDA-XML:codebook:1.0"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+ xsi:schemaLocation="urn:QDA-XML:codebook:1.0 Codebook.xsd" origin="Some CAQDAS 3.1">
+<Codes>
+<Code guid="{0a1b2c3d-0000-4000-8000-000000000001}" name="Barriers" isCodable="false">
+<Code guid="{0a1b2c3d-0000-4000-8000-000000000002}" name="Staff time" isCodable="true"
+color="#ff8800">
+<Description>Not enough hours &amp; people to run the new service</Description>
+</Code> <Code guid="0A1B2C3D-0000-4000-8000-000000000003" name="Money" isCodable="1" color="#0c0">
+<Description>Budgets, funding, costs</Description>
+<Code guid="{0a1b2c3d-0000-4000-8000-000000000004}" name="Grant ends" isCodable="true">
+<Description>The money stops</Description></Code>
+</Code>
+</Code>
+<Code guid="0a1b2c3d-0000-4000-8000-000000000005" name="Facilitators" isCodable="true">
+<Description>What helped</Description>
+</Code>
+</Codes>
+</CodeBook>
+"""
+
+
+def test_reads_a_foreign_qdc(tmp_path):
+    book = read_qdc(write(tmp_path, "foreign.qdc", FOREIGN_QDC))
+    assert [c.id for c in book] == ["barriers", "barriers.staff_time", "barriers.money",
+                                    "barriers.money.grant_ends", "facilitators"]
+    assert [c.label for c in book] == ["Barriers", "Staff time", "Money", "Grant ends",
+                                       "Facilitators"]
+    assert not book["barriers"].codable and book["barriers.money"].codable
+    assert book["barriers.staff_time"].definition == "Not enough hours & people to run the new service"
+    assert book["barriers.staff_time"].color == "#ff8800"
+    assert book["barriers.money.grant_ends"].parent == "barriers.money"
+    # GUIDs are kept as the file wrote them, braces and case included
+    assert book["barriers"].guid == "{0a1b2c3d-0000-4000-8000-000000000001}"
+    assert book["barriers.money"].guid == "0A1B2C3D-0000-4000-8000-000000000003"
+    assert load_codebook(tmp_path / "foreign.qdc")["facilitators"].definition == "What helped"
+
+
+def test_reads_refi_annex_example(reference_data):
+    book = read_qdc(reference_data / "refi" / "annexA_example1_codebook.qdc")
     assert [c.label for c in book] == ["Topics", "Economy", "Health care", "Values",
                                        "Conservatives", "Liberals"]
     assert book["economy"].definition == "Anything about jobs or taxes or business"

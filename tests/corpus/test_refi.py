@@ -1,6 +1,10 @@
+import re
+import unicodedata
+import xml.etree.ElementTree as ET
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 import pytest
 import xmlschema
@@ -16,15 +20,185 @@ from corpus.refi import (
     write_qdpx,
 )
 
-REFI = Path(__file__).resolve().parents[3] / "shared" / "data" / "refi"
-TEST_PROJECT = REFI / "TestProject.qdpx"
 NS = "urn:QDA-XML:project:1.0"
 FRIEDRICH = "Friedrich Markgraf"
+GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
 
 
-# ---- the sample projects ----------------------------------------------------------------------
-def test_atlas_test_project_loads_codes_users_sources_and_codings():
-    p = read_qdpx(TEST_PROJECT, require_text=False)  # the sample ships without its text files
+# ---- an ATLAS.ti-style export, built here -----------------------------------------------------
+# Modelled on what ATLAS.ti writes (the REFI-QDA sample projects in the reference data): the entry
+# is "Project.qde" and the folder "Sources/", GUIDs are upper case without braces, code groups are
+# spelt "Group::code" in a flat list, a selection is named after its (shortened) quote, a
+# source's name can be decomposed Unicode (NFD), a comment-only selection has no <Coding>, and
+# picture sources sit beside the text ones.
+def _g(kind: int, n: int) -> str:
+    return f"{kind:08X}-AAAA-4BBB-8CCC-{n:012X}"
+
+
+APP, ZOE, OMAR = _g(1, 1), _g(1, 2), _g(1, 3)
+TEA, GREEN, CALM, RUSHED, SLEEPY = (_g(2, n) for n in range(1, 6))
+ANA, MABEL, BO, PICTURE = (_g(3, n) for n in range(1, 5))
+ZOE_NAME = "Zoë Brandt"
+MABEL_NFD = unicodedata.normalize("NFD", "Mabêl 2ième.txt")
+TEXTS = {ANA: "Honestly, I was calm about it.\nThen I had green tea – très bon 😀 – and felt rushed.\n",
+         MABEL: "Breakfast is mayhem here.\n",
+         BO: "We skipped breakfast twice a week.\n"}
+QUOTE_WHOLE = "Honestly, I was calm about it."
+QUOTE_LONG = "I had green tea – très bon 😀 – and felt rushed."
+
+
+def _selection(n: int, source: str, quote: str, body: str, *, name: str | None = None) -> str:
+    start = TEXTS[source].index(quote)
+    return (f'<PlainTextSelection startPosition="{start}" endPosition="{start + len(quote)}" '
+            f'guid="{_g(4, n)}" creatingUser="{ZOE}" name={quoteattr(name or quote)}>{body}'
+            "</PlainTextSelection>")
+
+
+def _coding(n: int, code: str, user: str = ZOE) -> str:
+    return (f'<Coding creatingUser="{user}" guid="{_g(5, n)}"><CodeRef targetGUID="{code}"/>'
+            "</Coding>")
+
+
+def atlas_project(tmp_path: Path, *, with_texts: bool = False) -> Path:
+    """A small ATLAS.ti-style .qdpx; like the sample ATLAS.ti projects it ships without its text
+    files unless ``with_texts``."""
+    long_name = QUOTE_LONG[:20] + "…"
+    qde = f"""<?xml version="1.0" encoding="utf-8" standalone="yes"?>
+<Project xmlns="{NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+    origin="ATLAS.ti 9.0" creatingUserGUID="{ZOE}" name="Breakfast study">
+    <Users>
+        <User guid="{APP}" name="ATLAS.ti"/>
+        <User guid="{ZOE}" name="{ZOE_NAME}"/>
+        <User guid="{OMAR}" name="Omar Haddad"/>
+    </Users>
+    <CodeBook>
+        <Codes>
+            <Code color="#966450" isCodable="true" name="Tea" guid="{TEA}">
+                <Description>hot drinks, any time of day</Description>
+            </Code>
+            <Code color="#966450" isCodable="true" name="Tea::green tea" guid="{GREEN}">
+                <Description>non sucré</Description>
+            </Code>
+            <Code color="#F00082" isCodable="true" name="calm" guid="{CALM}"/>
+            <Code isCodable="true" name="&quot;rushed&quot;" guid="{RUSHED}"/>
+            <Code color="#F00082" isCodable="true" name="sleepy" guid="{SLEEPY}"/>
+        </Codes>
+    </CodeBook>
+    <Sources>
+        <TextSource plainTextPath="internal://{_g(6, 1)}.txt" richTextPath="internal://{_g(7, 1)}.docx"
+            guid="{ANA}" name="Ana.txt" creatingUser="{ZOE}">
+            {_selection(1, ANA, QUOTE_WHOLE, _coding(1, CALM) + _coding(2, TEA) + _coding(3, SLEEPY))}
+            {_selection(2, ANA, QUOTE_LONG, "<Description>why green, not black?</Description>"
+                        + _coding(4, GREEN) + _coding(5, RUSHED), name=long_name)}
+        </TextSource>
+        <TextSource plainTextPath="internal://{_g(6, 2)}.txt" guid="{MABEL}" name="{MABEL_NFD}">
+            {_selection(3, MABEL, "mayhem", "<Description>a comment, no code</Description>")}
+        </TextSource>
+        <TextSource plainTextPath="internal://{_g(6, 3)}.txt" guid="{BO}" name="Bo.docx">
+            {_selection(4, BO, "skipped breakfast", _coding(6, SLEEPY))}
+        </TextSource>
+        <PictureSource path="internal://{_g(6, 4)}.jpg" guid="{PICTURE}" name="tea.jpg">
+            <PictureSelection firstX="1" firstY="1" secondX="90" secondY="90" guid="{_g(4, 5)}"
+                name="Quotation 4:1">{_coding(7, TEA)}</PictureSelection>
+        </PictureSource>
+    </Sources>
+</Project>
+"""
+    path = tmp_path / "breakfast.qdpx"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("Project.qde", qde.encode("utf-8"))
+        if with_texts:
+            for n, source in enumerate((ANA, MABEL, BO), start=1):
+                zf.writestr(f"Sources/{_g(6, n)}.txt", TEXTS[source].encode("utf-8"))
+    return path
+
+
+def test_atlas_style_project_loads_codes_users_sources_and_codings(tmp_path):
+    p = read_qdpx(atlas_project(tmp_path), require_text=False)
+    assert p.name == "Breakfast study"
+    assert [c.id for c in p.codebook] == ["tea", "tea_green_tea", "calm", "rushed", "sleepy"]
+    assert p.codebook["rushed"].label == '"rushed"'
+    assert p.codebook["tea"].definition == "hot drinks, any time of day"
+    assert p.codebook["calm"].definition == "calm"  # no description: the name
+    assert set(users_by_name(p)) == {"ATLAS.ti", ZOE_NAME, "Omar Haddad"}
+    names = {s.name for s in p.sources.values()}
+    assert names == {"Ana.txt", "Mabêl 2ième.txt", "Bo.docx"}  # read as NFC
+    assert unicodedata.is_normalized("NFC", "".join(names))
+    assert all(s.text is None for s in p.sources.values())
+    assert len(p.codings) == 6 and {p.users[c.user_guid] for c in p.codings} == {ZOE_NAME}
+    spans = {c.selection_name: (c.start, c.end) for c in p.codings}
+    start, end = spans[QUOTE_WHOLE]  # a whole quote: offsets count characters
+    assert end - start == len(QUOTE_WHOLE)
+    long = [c for c in p.codings if c.code_id == "tea_green_tea"]
+    assert long[0].description == "why green, not black?"
+    assert long[0].end - long[0].start == len(QUOTE_LONG)  # the emoji is one character
+    assert any("non-text sources: 1 PictureSource" in n for n in p.notes)
+    assert any("1 selection(s) carry no code" in n for n in p.notes)  # the comment-only one
+    assert any("without a description" in n and "calm" in n for n in p.notes)
+
+
+def test_project_needs_its_text_files_by_default(tmp_path):
+    with pytest.raises(PrecodeInputError, match=r"breakfast\.qdpx: source 'Ana\.txt': its text file "
+                                                r"sources/.*\.txt is missing"):
+        read_qdpx(atlas_project(tmp_path))
+    p = read_qdpx(atlas_project(tmp_path, with_texts=True))  # "Sources/" found for "sources/"
+    assert {s.name: s.text for s in p.sources.values()}["Ana.txt"] == TEXTS[ANA]
+
+
+def test_read_qdpx_codings_on_atlas_style_project(tmp_path):
+    codings = read_qdpx_codings(atlas_project(tmp_path))  # no texts needed
+    assert list(codings) == [ZOE_NAME]  # users without codings are not coders
+    whole = TEXTS[ANA].index(QUOTE_WHOLE)
+    assert codings[ZOE_NAME][f"Ana.txt:{whole}-{whole + len(QUOTE_WHOLE)}"] == {"calm", "tea",
+                                                                                 "sleepy"}
+    skipped = TEXTS[BO].index("skipped")
+    assert codings[ZOE_NAME][f"Bo.docx:{skipped}-{skipped + 17}"] == {"sleepy"}
+    assert len(codings[ZOE_NAME]) == 3
+
+
+def test_project_excerpts_on_atlas_style_project(tmp_path):
+    p = read_qdpx(atlas_project(tmp_path), require_text=False)
+    with pytest.raises(PrecodeInputError, match=f"no user 'Nobody'.*{ZOE_NAME}"):
+        project_excerpts(p, coder="Nobody")
+    with pytest.raises(PrecodeInputError, match="has no text"):
+        project_excerpts(p, coder=ZOE_NAME)
+    p = read_qdpx(atlas_project(tmp_path, with_texts=True))
+    excerpts = project_excerpts(p, coder=ZOE_NAME)
+    assert [(e.document, e.text, e.codes) for e in excerpts] == [
+        ("Ana.txt", QUOTE_WHOLE, ("calm", "tea", "sleepy")),  # one span's codes merged
+        ("Ana.txt", QUOTE_LONG, ("tea_green_tea", "rushed")),
+        ("Bo.docx", "skipped breakfast", ("sleepy",)),
+    ]
+    assert all(e.coder == ZOE_NAME for e in excerpts)
+    assert project_excerpts(p, coder="Omar Haddad") == []
+
+
+def test_blank_and_nested_projects_load(tmp_path):
+    users = f'<Users><User guid="{APP}" name="ATLAS.ti"/><User guid="{OMAR}" name="Omar Haddad"/></Users>'
+    blank = make_qdpx(tmp_path, users, name="blank.qdpx")
+    p = read_qdpx(blank)
+    assert p.codebook is None and p.codings == [] and len(p.users) == 2
+    with pytest.raises(PrecodeInputError, match="no codes"):
+        read_qdpx_codebook(blank)
+    nested = make_qdpx(tmp_path, users + f"""<CodeBook><Codes>
+      <Code guid="{TEA}" name="Drinks" isCodable="true">
+        <Code guid="{GREEN}" name="Green tea" isCodable="true" />
+        <Code guid="{CALM}" name="Coffee" isCodable="true" />
+      </Code></Codes></CodeBook>""", name="nested.qdpx")
+    book = read_qdpx_codebook(nested)
+    assert [c.id for c in book.roots()] == ["drinks"]
+    assert [c.id for c in book.children("drinks")] == ["drinks.green_tea", "drinks.coffee"]
+    assert book["drinks"].guid == TEA  # as the file wrote it
+
+
+# ---- the sample projects (reference data) ----------------------------------------------------
+@pytest.fixture
+def refi(reference_data) -> Path:
+    return reference_data / "refi"
+
+
+def test_atlas_test_project_loads_codes_users_sources_and_codings(refi):
+    p = read_qdpx(refi / "TestProject.qdpx", require_text=False)  # the sample ships without its text files
     assert p.name == "ATLAS.ti standard project"
     assert len(p.codebook) == 14 and "coke_diet_coke" in p.codebook
     assert p.codebook["coke"].definition == "the breakfast of champions"
@@ -49,25 +223,25 @@ def test_atlas_test_project_loads_codes_users_sources_and_codings():
     assert any("carry no code" in n for n in p.notes)  # a quotation with only a comment
 
 
-def test_test_project_needs_its_text_files_by_default():
+def test_test_project_needs_its_text_files_by_default(refi):
     with pytest.raises(PrecodeInputError, match=r"TestProject\.qdpx: source '.*': its text file "
                                                 r"sources/.*\.txt is missing"):
-        read_qdpx(TEST_PROJECT)
+        read_qdpx(refi / "TestProject.qdpx")
 
 
-def test_atlas_blank_and_target_projects_load():
-    blank = read_qdpx(REFI / "blank-atlas-project.qdpx")
+def test_atlas_blank_and_target_projects_load(refi):
+    blank = read_qdpx(refi / "blank-atlas-project.qdpx")
     assert blank.codebook is None and blank.codings == [] and len(blank.users) == 2
     with pytest.raises(PrecodeInputError, match="no codes"):
-        read_qdpx_codebook(REFI / "blank-atlas-project.qdpx")
-    book = read_qdpx_codebook(REFI / "target-atlas-project.qdpx")
+        read_qdpx_codebook(refi / "blank-atlas-project.qdpx")
+    book = read_qdpx_codebook(refi / "target-atlas-project.qdpx")
     assert [c.id for c in book.roots()] == ["commits"]
     assert len(book.children("commits")) == 2
     assert book["commits"].guid == "A182CD3A-D83C-4D8C-BC80-26D9103EC6D6"
 
 
-def test_read_qdpx_codings_on_test_project():
-    codings = read_qdpx_codings(TEST_PROJECT)
+def test_read_qdpx_codings_on_test_project(refi):
+    codings = read_qdpx_codings(refi / "TestProject.qdpx")
     assert list(codings) == [FRIEDRICH]
     units = codings[FRIEDRICH]
     assert units["Mabel.txt:0-410"] == {"bacon_and_eggs", "cornflakes", "happiness"}
@@ -75,8 +249,8 @@ def test_read_qdpx_codings_on_test_project():
     assert len(units) == 5
 
 
-def test_project_excerpts_on_test_project():
-    p = read_qdpx(TEST_PROJECT, require_text=False)
+def test_project_excerpts_on_test_project(refi):
+    p = read_qdpx(refi / "TestProject.qdpx", require_text=False)
     with pytest.raises(PrecodeInputError, match="no user 'Nobody'.*Friedrich Markgraf"):
         project_excerpts(p, coder="Nobody")
     with pytest.raises(PrecodeInputError, match="has no text"):
@@ -158,12 +332,36 @@ def test_offsets_are_code_points_and_text_is_utf8(tmp_path):
     assert len(TEXT_A[:end].encode("utf-16-le")) // 2 == end + 1
 
 
-def test_written_project_validates_against_schema(tmp_path):
-    schema = xmlschema.XMLSchema(str(REFI / "Project-mrt2019.xsd"))
+def test_written_project_validates_against_schema(tmp_path, refi):
+    schema = xmlschema.XMLSchema(str(refi / "Project-mrt2019.xsd"))
     with zipfile.ZipFile(sample(tmp_path)) as zf:
         qde = zf.read("project.qde").decode("utf-8")
     schema.validate(qde)
     assert 'xmlns="urn:QDA-XML:project:1.0"' in qde and "<Code " in qde
+
+
+def test_written_project_holds_together(tmp_path):
+    """What a CAQDAS program needs to import a written project, checked without the schema
+    file: every GUID well formed and unique, every <CodeRef> naming a code, every user
+    reference naming a listed user, every source's text file inside the archive."""
+    with zipfile.ZipFile(sample(tmp_path)) as zf:
+        root = ET.fromstring(zf.read("project.qde"))
+        entries = set(zf.namelist())
+    q = f"{{{NS}}}"
+    assert root.tag == f"{q}Project" and root.get("name") == "out"
+    assert [child.tag for child in root] == [f"{q}Users", f"{q}CodeBook", f"{q}Sources"]
+    guids = [el.get("guid") for el in root.iter() if el.get("guid") is not None]
+    assert all(GUID.fullmatch(g) for g in guids) and len(guids) == len(set(guids))
+    codes = {el.get("guid") for el in root.iter(f"{q}Code")}
+    users = {el.get("guid") for el in root.iter(f"{q}User")}
+    refs = [el.get("targetGUID") for el in root.iter(f"{q}CodeRef")]
+    assert len(refs) == 5 and set(refs) <= codes
+    creators = {el.get("creatingUser") for el in root.iter() if el.get("creatingUser")}
+    assert creators == users and len(users) == 2
+    for source in root.iter(f"{q}TextSource"):
+        assert source.get("plainTextPath").replace("internal://", "sources/") in entries
+        for sel in source.iter(f"{q}PlainTextSelection"):
+            assert 0 <= int(sel.get("startPosition")) < int(sel.get("endPosition"))
 
 
 def test_output_is_deterministic_and_atomic(tmp_path):

@@ -20,8 +20,6 @@ from eval.agreement_io import (
     read_file,
 )
 
-CI_CLAIMS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ci_claims"
-
 
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
@@ -161,8 +159,32 @@ def test_qdpx_hook(tmp_path, monkeypatch):
     assert c.lengths == {"int1": 5}
 
 
-def test_ci_claims_annotation_sheets():
-    c = read_ci_claims_annotators(CI_CLAIMS)
+def test_annotation_sheets(annotation_sheets):
+    c = read_ci_claims_annotators(annotation_sheets.folder)
+    assert c.coders == ["human_annotator_1", "human_annotator_2"]  # coders named by file stem
+    # title, instructions and theme lines are not claims
+    assert c.units == [f"C{n}" for n in range(101, 111)]
+    assert all(len(units) == 10 for units in c.values())
+    for coder, codes in annotation_sheets.codes.items():
+        assert [c[coder][u] for u in c.units] == [{code} for code in codes]
+    assert c.texts["C102"] == "FEWER BROKEN BUILDS, AND FASTER FIXES"  # quoted commas
+    assert c.texts["C105"] == 'THE TEAM DID LESS "PAPERWORK"'
+    assert len(c.codes) == 8
+    assert c.origin[("human_annotator_2", "C106")] == (str(annotation_sheets.files[1]), 11)
+    assert read_file(annotation_sheets.files[0]) == {
+        "human_annotator_1": c["human_annotator_1"]}  # one sheet on its own
+
+
+def test_annotation_sheet_errors(tmp_path, annotation_sheets):
+    with pytest.raises(PrecodeInputError, match=r"no human_annotator_\*\.csv files"):
+        read_ci_claims_annotators(tmp_path / "empty")
+    header_only = "\r\n".join(annotation_sheets.files[0].read_text(encoding="utf-8").splitlines()[:4])
+    with pytest.raises(PrecodeInputError, match=r"human_annotator_9\.csv: no coded claims"):
+        read_file(write(tmp_path / "human_annotator_9.csv", header_only + "\r\n"))
+
+
+def test_ci_claims_annotation_sheets(reference_data):
+    c = read_ci_claims_annotators(reference_data / "ci_claims")
     assert c.coders == ["human_annotator_1", "human_annotator_2"]
     assert len(c.units) == 113 and all(len(units) == 113 for units in c.values())
     assert all(len(codes) == 1 for units in c.values() for codes in units.values())

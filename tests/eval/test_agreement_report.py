@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,7 @@ from corpus.errors import PrecodeInputError
 from eval.agreement import cohen_kappa, krippendorff_alpha, multilabel_to_binary
 from eval.agreement_io import Codings, read_ci_claims_annotators
 from eval.agreement_report import agreement_report, find_disagreements
-
-CI_CLAIMS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ci_claims"
+from tests.eval.conftest import kappa_by_hand
 
 # Two coders, ten units, one code each: they agree on 8 (a:4, b:3, c:1).
 A = list("aaaabbbcab")
@@ -158,15 +156,43 @@ def test_find_disagreements():
     assert partial == []  # no unit seen by both
 
 
-def test_ci_claims_human_baseline():
+def test_human_baseline_from_annotation_sheets(annotation_sheets):
+    """The ci_claims baseline's computation on two typed sheets: 10 claims, 8 agreed; one
+    disagreement crosses themes (C106), one stays within a theme (C108)."""
+    codings = read_ci_claims_annotators(annotation_sheets.folder)
+    r = agreement_report(codings, mode="nominal", codebook=annotation_sheets.theme_of, n_boot=200)
+    o = r["overall"]
+    one, two = annotation_sheets.codes.values()
+    assert (r["n_units"], r["coders"]) == (10, ["human_annotator_1", "human_annotator_2"])
+    assert o["percent_agreement"] == pytest.approx(0.8)
+    assert o["cohen_kappa"]["value"] == pytest.approx(kappa_by_hand(one, two))
+    lo, hi = o["cohen_kappa"]["ci"]
+    assert lo < o["cohen_kappa"]["value"] < hi
+    assert o["n_categories"] == 8
+    assert r["confusion"]["labels"] == sorted(set(one) | set(two))
+    # theme level: only the cross-theme disagreement is left
+    assert set(r["rollup"]) == set(annotation_sheets.theme_of.values())
+    assert r["rollup"]["SOFTWARE PROCESS"]["percent_agreement"] == 1.0
+    assert r["rollup"]["BUILD PATTERNS"]["percent_agreement"] == pytest.approx(0.9)
+    assert r["rollup"]["DEVELOPMENT ACTIVITIES"]["percent_agreement"] == pytest.approx(0.9)
+    found = find_disagreements(codings)
+    assert [d["unit"] for d in found] == ["C106", "C108"]
+    assert found[1] == {"unit": "C108", "text": "MONEY, TIME AND SKILLS ARE NEEDED",
+                        "codes": {"human_annotator_1": ["ORGANIZATIONAL CHALLENGES"],
+                                  "human_annotator_2": ["TECHNICAL CHALLENGES"]}}
+    json.dumps(r, allow_nan=False)
+
+
+def test_ci_claims_human_baseline(reference_data):
     """Two independent annotators, 113 claims, one of 31 codes each (README_data.md).
 
     Figures (seed 0): they agree on 107 of 113 claims (94.7%); Cohen's kappa .944 (95% CI .901
     to .988), Krippendorff's alpha .945; at theme level (the taxonomy's 6 themes) all six
     constructs have kappa >= .97. Almost perfect (Landis & Koch) and reliable (Krippendorff).
     """
-    codings = read_ci_claims_annotators(CI_CLAIMS)
-    with (CI_CLAIMS / "taxonomy_difficulty.csv").open(encoding="utf-8") as fh:
+    ci_claims = reference_data / "ci_claims"
+    codings = read_ci_claims_annotators(ci_claims)
+    with (ci_claims / "taxonomy_difficulty.csv").open(encoding="utf-8") as fh:
         theme_of = {row["gt_code"]: row["theme"] for row in csv.DictReader(fh)}
     r = agreement_report(codings, mode="nominal", codebook=theme_of, n_boot=200)
     o = r["overall"]

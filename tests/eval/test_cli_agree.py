@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-CI_CLAIMS = Path(__file__).resolve().parents[3] / "shared" / "data" / "ci_claims"
+from tests.eval.conftest import kappa_by_hand
+
 runner = CliRunner()
 
 
@@ -115,8 +116,24 @@ def test_character_unit(app, humans_and_model):
     assert "Definitions" in page and not re.search(r"https?://", page)
 
 
-def test_ci_claims_sheets(app):
-    files = sorted(CI_CLAIMS.glob("human_annotator_*.csv"))
+def test_annotation_sheets(app, annotation_sheets):
+    args = ["agree", *map(str, annotation_sheets.files), "--mode", "nominal"]
+    result = runner.invoke(app, [*args, "--format", "json", "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["coders"] == ["human_annotator_1", "human_annotator_2"]
+    assert report["n_units"] == 10 and report["overall"]["percent_agreement"] == pytest.approx(0.8)
+    assert report["overall"]["cohen_kappa"]["value"] == pytest.approx(
+        kappa_by_hand(*annotation_sheets.codes.values()))
+    assert [d["unit"] for d in report["disagreements"]] == ["C106", "C108"]
+    table = runner.invoke(app, [*args, "--bootstrap", "20"])
+    assert table.exit_code == 0, table.output
+    assert "Cohen's kappa" in table.output and "human_annotator_1 vs human_annotator_2" in table.output
+
+
+def test_ci_claims_sheets(app, reference_data):
+    files = sorted((reference_data / "ci_claims").glob("human_annotator_*.csv"))
+    assert len(files) == 2
     result = runner.invoke(app, ["agree", *map(str, files), "--mode", "nominal", "--format",
                                  "json", "--bootstrap", "0"])
     assert result.exit_code == 0, result.output

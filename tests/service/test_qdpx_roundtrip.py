@@ -1,17 +1,21 @@
 """Pre-coded transcripts go to a CAQDAS package as .qdpx, and a .qdpx can train a model."""
 
 import json
+import re
+import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
+import pytest
 import xmlschema
 from typer.testing import CliRunner
 
 from corpus.refi import read_qdpx
 from service.cli import app
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared" / "data" / "refi"
 runner = CliRunner()
+NS = "{urn:QDA-XML:project:1.0}"
+GUID = re.compile(r"\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?")
 
 
 def run(*args):
@@ -19,7 +23,10 @@ def run(*args):
     return result
 
 
-def test_code_to_qdpx_validates_and_keeps_offsets(tiny_model, tmp_path):
+@pytest.fixture(scope="module")
+def precoded(tiny_model, tmp_path_factory) -> tuple[Path, Path]:
+    """A transcript with accents and an astral-plane emoji, and a table, pre-coded to .qdpx."""
+    tmp_path = tmp_path_factory.mktemp("precoded")
     src = tmp_path / "accents.txt"
     src.write_text("Interviewer: How did it start?\n\nP1: Renée 😀 said “I agreed to lend them two "
                    "nurses in winter if they gave us the clinic room on Fridays.”\n\nP2: We "
@@ -30,11 +37,16 @@ def test_code_to_qdpx_validates_and_keeps_offsets(tiny_model, tmp_path):
     out = tmp_path / "precoded.qdpx"
     result = run("code", src, table, "--out", out, "--model", tiny_model, "--min-confidence", "0")
     assert result.exit_code == 0, result.output
-    import zipfile
+    return src, out
 
-    with zipfile.ZipFile(out) as z:
-        qde = z.read("project.qde").decode("utf-8")
-    xmlschema.XMLSchema(str(SHARED / "Project-mrt2019.xsd")).validate(qde)
+
+def project_xml(path: Path) -> str:
+    with zipfile.ZipFile(path) as z:
+        return z.read("project.qde").decode("utf-8")
+
+
+def test_code_to_qdpx_keeps_offsets(precoded):
+    src, out = precoded
     project = read_qdpx(out)
     assert set(project.users.values()) == {"precode model"}
     texts = {s.name: s.text for s in project.sources.values()}
@@ -48,6 +60,24 @@ def test_code_to_qdpx_validates_and_keeps_offsets(tiny_model, tmp_path):
         assert "confidence" in c.description
     coded = {by_guid[c.source_guid].text[c.start:c.end] for c in project.codings}
     assert any("😀" in t for t in coded)  # offsets count the emoji as one character
+
+
+def test_code_to_qdpx_holds_together(precoded):
+    """Without the schema file: what an importing program relies on is consistent."""
+    root = ET.fromstring(project_xml(precoded[1]))
+    assert root.tag == f"{NS}Project"
+    guids = [el.get("guid") for el in root.iter() if el.get("guid") is not None]
+    assert all(GUID.fullmatch(g) for g in guids) and len(guids) == len(set(guids))
+    codes = {el.get("guid") for el in root.iter(f"{NS}Code")}
+    refs = {el.get("targetGUID") for el in root.iter(f"{NS}CodeRef")}
+    assert refs and refs <= codes
+    users = {el.get("guid") for el in root.iter(f"{NS}User")}
+    assert {el.get("creatingUser") for el in root.iter(f"{NS}Coding")} == users
+
+
+def test_code_to_qdpx_validates_against_schema(precoded, reference_data):
+    schema = xmlschema.XMLSchema(str(reference_data / "refi" / "Project-mrt2019.xsd"))
+    schema.validate(project_xml(precoded[1]))
 
 
 def test_train_from_qdpx_with_coder(tiny_model, tmp_path):
