@@ -330,21 +330,31 @@ RESULTS = Path(__file__).resolve().parents[1] / "eval" / "results"
 @friendly
 def bench_quality(
     out_dir: Annotated[Path, typer.Option(help="Where to write quality.md/json.")] = RESULTS,
-    dataset: Annotated[list[str] | None, typer.Option(help="seed and/or ci_claims.")] = None,
+    dataset: Annotated[list[str] | None, typer.Option(
+        help="npt_quotes_dev, ci_claims, fivewords and/or seed (default: all).")] = None,
+    system: Annotated[list[str] | None, typer.Option(
+        help="precode, setfit, frozen_encoder_logreg, tfidf_logreg, definition_zero_shot "
+             "(default: all).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ):
-    """Cross-validated quality of the model against simpler systems (about 30 minutes on 2 cores)."""
-    from eval.bench_quality import run
+    """Quality on real data beside the human reference and the baselines, then on the seed corpus
+    (about 90 minutes on 2 cores for everything)."""
+    from eval.bench.quality import DATASETS, run
+    from eval.bench.systems import SYSTEMS
     from training.args import TrainingArguments
 
-    chosen = tuple(dataset or ("seed", "ci_claims"))
-    unknown = set(chosen) - {"seed", "ci_claims"}
+    chosen = tuple(dataset or DATASETS)
+    unknown = set(chosen) - set(DATASETS)
     if unknown:
         raise PrecodeInputError(f"unknown dataset(s) {', '.join(sorted(unknown))}",
                                 field="--dataset")
+    unknown = set(system or ()) - set(SYSTEMS)
+    if unknown:
+        raise PrecodeInputError(f"unknown system(s) {', '.join(sorted(unknown))}",
+                                field="--system")
     path = run(out_dir, datasets=chosen, n_folds=folds, args=TrainingArguments(seed=seed),
-               log=_stage)
+               systems=system or None, log=_stage)
     console.print(f"wrote {path}")
 
 
@@ -356,7 +366,7 @@ def bench_speed(
 ):
     """Segments per second for encoding and suggestion; exact vs HNSW exemplar search."""
     from corpus.seed_corpus import load_seed
-    from eval.bench_speed import run
+    from eval.bench.speed import run
 
     excerpts = load_seed()
     path = run(out_dir, load_suggester(model), texts=[e.text for e in excerpts][:64],

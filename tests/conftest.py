@@ -27,7 +27,7 @@ REFERENCE_ENV = "PRECODE_REFERENCE_DATA"
 REQUIRE_ENV = "PRECODE_REQUIRE_REFERENCE_DATA"
 # The datasets the tests read, each a folder of the reference data. A test that needs another one
 # adds it here, so that a partial copy is reported like a missing one.
-REFERENCE_DATASETS = ("refi", "ci_claims")
+REFERENCE_DATASETS = ("refi", "ci_claims", "npt_quotes_dev", "fivewords_two_coder")
 
 
 def reference_data_dir() -> Path:

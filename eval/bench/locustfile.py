@@ -4,14 +4,14 @@ Each simulated client mostly asks for suggestions (``POST /v1/suggest``) for 1 t
 segments drawn from the seed corpus (participants' turns, as a researcher would send them), and
 now and then lists a project's suggestions to review or checks ``GET /healthz``.
 
-    PRECODE_TOKEN=...  PRECODE_PROJECT=7  locust -f eval/locustfile.py --headless \\
+    PRECODE_TOKEN=...  PRECODE_PROJECT=7  locust -f eval/bench/locustfile.py --headless \\
         -u 20 -r 5 -t 60s --host http://127.0.0.1:8000
 
 ``PRECODE_TOKEN`` is an API token (``precode users create NAME --admin`` prints one).
 ``PRECODE_PROJECT`` is a project with suggestions to list; without it, one is made at the start
 (a transcript assembled from the seed corpus, uploaded and pre-coded), which counts against the
-run time. ``python eval/locustfile.py --prepare HOST`` makes that project beforehand and prints
-its id: ``eval/run_load.sh`` does so, then runs locust and writes ``eval/results/service.md``
+run time. ``python eval/bench/locustfile.py --prepare HOST`` makes that project beforehand and prints
+its id: ``eval/bench/run_load.sh`` does so, then runs locust and writes ``eval/results/service.md``
 from the final statistics, written as JSON to ``PRECODE_LOAD_SUMMARY`` when that is set.
 """
 
@@ -87,7 +87,7 @@ def prepare_project(host: str, token: str) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "--prepare":
-        sys.exit("usage: PRECODE_TOKEN=... python eval/locustfile.py --prepare HOST")
+        sys.exit("usage: PRECODE_TOKEN=... python eval/bench/locustfile.py --prepare HOST")
     print(prepare_project(sys.argv[2], os.environ["PRECODE_TOKEN"]))
     sys.exit(0)
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Load test of the precode service: 20 concurrent clients for 60 s (locust, eval/locustfile.py)
+# Load test of the precode service: 20 concurrent clients for 60 s (locust, eval/bench/locustfile.py)
 # against `precode serve` on 127.0.0.1, then eval/results/service.md with throughput, p50/p99
 # latency per endpoint and errors.
 #
-#   eval/run_load.sh [MODEL_DIR]
+#   eval/bench/run_load.sh [MODEL_DIR]
 #
 # The model: MODEL_DIR if given, else the built-in model already trained in $MODEL_HOME (a
 # PRECODE_HOME; nothing is trained here). The server gets a fresh PRECODE_HOME (its own SQLite
@@ -13,7 +13,7 @@
 # 1), OUT (eval/results/service.md), PYTHON (.venv/bin/python).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 BIN="$(dirname "$PYTHON")"
 USERS="${USERS:-20}"
@@ -74,13 +74,13 @@ for i in $(seq 1 180); do
 done
 
 echo "preparing a pre-coded project to list suggestions from" >&2
-PRECODE_PROJECT="$(cd "$ROOT" && "$PYTHON" eval/locustfile.py --prepare "$HOST")"
+PRECODE_PROJECT="$(cd "$ROOT" && "$PYTHON" eval/bench/locustfile.py --prepare "$HOST")"
 export PRECODE_PROJECT
 
 # ---- the load ---------------------------------------------------------------------------------
 echo "locust: $USERS users, $SPAWN_RATE/s, $RUN_TIME" >&2
 set +e
-(cd "$ROOT" && PRECODE_LOAD_SUMMARY="$WORK/summary.json" "$BIN/locust" -f eval/locustfile.py --headless -u "$USERS" -r "$SPAWN_RATE" \
+(cd "$ROOT" && PRECODE_LOAD_SUMMARY="$WORK/summary.json" "$BIN/locust" -f eval/bench/locustfile.py --headless -u "$USERS" -r "$SPAWN_RATE" \
     -t "$RUN_TIME" --host "$HOST" --csv "$WORK/load" --only-summary --stop-timeout 10 \
     >"$WORK/locust.log" 2>&1)
 LOCUST_RC=$?
@@ -125,7 +125,7 @@ total = summary["total"]
 lines = [
     "# Service load test",
     "",
-    f"Written by `eval/run_load.sh` on {time.strftime('%Y-%m-%d %H:%M %Z')}: locust "
+    f"Written by `eval/bench/run_load.sh` on {time.strftime('%Y-%m-%d %H:%M %Z')}: locust "
     f"{version('locust')}, {users} concurrent clients (spawned at {spawn_rate}/s) for {run_time}, "
     f"each waiting 0.5-1.5 s between requests, against `precode serve --workers {workers}` on "
     f"127.0.0.1 (SQLite in a fresh PRECODE_HOME); locust runs on the same machine.",

@@ -1,4 +1,6 @@
-"""``precode bench quality``: the suggestion model against simpler systems, by cross-validation.
+"""``precode bench quality``, secondary part: cross-validation on the authored seed corpus.
+
+The real-data part, which leads the results, is ``eval/bench/real_data.py``.
 
 Systems, each deciding its thresholds the same way (Platt mapping and per-code thresholds chosen on
 data held out from its training fold):
@@ -12,10 +14,9 @@ data held out from its training fold):
 - ``full_blend``: the shipped model: fine-tuned encoder head, TF-IDF head and exemplar vote,
   blended with weights chosen on held-out data.
 
-Seed corpus: folds hold out whole scenarios. ci_claims: seeded random folds.
+Folds hold out whole scenarios.
 Predictions from all test folds are pooled and scored once.
 
-This benchmark trains models, so it is the one part of ``eval/`` that uses ``training/``.
 """
 
 from __future__ import annotations
@@ -30,84 +31,18 @@ import numpy as np
 
 from corpus.codebook import Codebook
 from corpus.excerpts import Excerpt, multi_hot
+from eval.bench.systems import code_texts, fit_predict, tfidf_features, zero_shot
 from models.encoder import encode, load_encoder
-from models.head import MultiLabelHead
-from models.index import Exemplar, ExemplarIndex
-from models.lexical import LexicalHead
 from models.metrics import report
-from models.scoring import blend, neighbour_vote, platt, rollup
 from training.args import TrainingArguments
+from training.calibration import choose_classes, rolled_truth, split_heldout
 from training.finetune import fine_tune
-from training.train import (
-    calibrate,
-    choose_classes,
-    heldout_scores,
-    plain_json,
-    rolled_truth,
-    split_heldout,
-)
+from training.train import plain_json
 
 SYSTEMS = ["definition_zero_shot", "tfidf_logreg", "frozen_encoder_logreg", "finetuned_head",
            "full_blend"]
 
 
-def random_folds(n: int, k: int, seed: int) -> list[tuple[list[int], list[int]]]:
-    order = np.random.default_rng(seed).permutation(n)
-    folds = [sorted(order[i::k].tolist()) for i in range(k)]
-    return [([i for i in range(n) if i not in set(f)], f) for f in folds]
-
-
-def code_texts(codebook: Codebook, classes: list[str]) -> list[str]:
-    out = []
-    for c in classes:
-        code = codebook[c]
-        out.append(" ".join([code.label + ".", code.definition, code.include, *code.examples]))
-    return out
-
-
-def fit_predict(f_train: np.ndarray, f_test: np.ndarray, train: list[Excerpt],
-                classes: list[str], codebook: Codebook, args: TrainingArguments,
-                test_texts: list[str] | None = None):
-    """Calibrate on a held-out share of the training fold, refit on all of it, score the test
-    fold. Returns calibrated confidences (test x rolled-up columns), the columns, thresholds and
-    the blend weights."""
-    y = multi_hot(train, classes)
-    fit, held = split_heldout(train, classes, args)
-    p, v, lex = heldout_scores(f_train, y, fit, held, classes, train, args)
-    cal = calibrate(p, v, y[held], classes, codebook, args, lex)
-    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(f_train, y, classes)
-    index = ExemplarIndex(f_train.shape[1])
-    index.add(f_train, [Exemplar(text=e.text, codes=e.codes) for e in train])
-    sims, ids = index.search(f_test, args.k_vote)
-    lex_test = None
-    if cal["lexical_weight"]:
-        lex_test = LexicalHead(C=args.head_C, random_state=args.seed).fit(
-            [e.text for e in train], y, classes).predict_proba(test_texts)
-    s = blend(head.predict_proba(f_test), neighbour_vote(sims, ids, y), cal["blend_weight"],
-              lex_test, cal["lexical_weight"])
-    conf, columns = rollup(platt(s, cal["platt"]["a"], cal["platt"]["b"]), classes, codebook)
-    weights = (cal["blend_weight"], cal["lexical_weight"])
-    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), weights
-
-
-def zero_shot(e_train: np.ndarray, e_test: np.ndarray, code_emb: np.ndarray, train: list[Excerpt],
-              classes: list[str], codebook: Codebook, args: TrainingArguments):
-    y = multi_hot(train, classes)
-    sims_train, sims_test = e_train @ code_emb.T, e_test @ code_emb.T
-    cal = calibrate(sims_train, sims_train, y, classes, codebook,
-                    replace(args, blend_grid=(1.0,), lexical=False))
-    conf, columns = rollup(platt(sims_test, cal["platt"]["a"], cal["platt"]["b"]), classes,
-                           codebook)
-    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), (1.0, 0.0)
-
-
-def tfidf_features(train_texts: list[str], test_texts: list[str]):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=8000, sublinear_tf=True)
-    a = vec.fit_transform(train_texts).toarray().astype(np.float32)
-    b = vec.transform(test_texts).toarray().astype(np.float32)
-    return a, b
 
 
 def run_dataset(name: str, excerpts: list[Excerpt], codebook: Codebook, folds, *,
@@ -184,15 +119,22 @@ def _f(x) -> str:
     return "n/a" if x is None or x != x else f"{x:.3f}"
 
 
-def render_markdown(results: list[dict], *, machine: str, args: TrainingArguments) -> str:
+def render_markdown(results: list[dict], *, machine: str, args: TrainingArguments,
+                    real: list[str] | None = None) -> str:
     lines = ["# Suggestion quality", "",
-             "Written by `precode bench quality`. Cross-validated: every figure comes from texts "
-             "the system did not train on; predictions of all test folds are pooled and scored "
-             "once. Thresholds of every system are chosen the same way, on data held out from "
-             "its own training fold.", "",
-             f"Machine: {machine}. Training arguments: `{json.dumps(args.to_dict())}`.", ""]
+             "Written by `precode bench quality`. Real data first: published material coded by "
+             "real people, never trained on; each table puts the human reference beside the "
+             "systems. Every figure comes from texts the system did not train on.", "",
+             f"Machine: {machine}. Training arguments: `{json.dumps(args.to_dict())}`.", "",
+             *(real or [])]
+    if results:
+        lines += ["## Authored seed corpus (secondary)", "",
+                  "Cross-validated on the seed corpus itself, holding out whole scenarios: how well "
+                  "the systems learn the authored style, not how they do on real speech. "
+                  "Predictions of all test folds are pooled and scored once; thresholds of every "
+                  "system are chosen on data held out from its own training fold.", ""]
     for r in results:
-        lines += [f"## {r['dataset']}", "",
+        lines += [f"### {r['dataset']}", "",
                   f"{r['n_excerpts']} excerpts, {len(r['classes'])} learned codes, "
                   f"{len(r['constructs'])} top-level codes, {r['n_folds']} folds. Blend weights "
                   "(encoder head, TF-IDF head) chosen per fold: "
@@ -228,32 +170,54 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
     return "\n".join(lines)
 
 
-def run(out_dir: Path, *, datasets=("seed", "ci_claims"), n_folds: int = 5,
-        args: TrainingArguments | None = None, log=print, progress: bool = True) -> Path:
+REAL_DATASETS = ("npt_quotes_dev", "ci_claims", "fivewords")
+DATASETS = (*REAL_DATASETS, "seed")
+
+
+def run(out_dir: Path, *, datasets=DATASETS, n_folds: int = 5, args: TrainingArguments | None = None,
+        systems: list[str] | None = None, log=print, progress: bool = True) -> Path:
+    """Real data first (each table with its human reference), then the authored seed corpus."""
     import platform
 
     import torch
 
     from corpus.seed_corpus import load_seed, scenario_folds, seed_codebook
-    from eval.datasets import load_ci_claims
+    from eval.bench import real_data
+    from eval.bench.datasets import load_ci_claims_coders, load_fivewords, load_npt_quotes
+    from eval.bench.systems import SYSTEMS
 
     args = args or TrainingArguments()
-    results = []
+    systems = list(systems or SYSTEMS)
+    real, results = [], []
+    if "npt_quotes_dev" in datasets:
+        book = seed_codebook()
+        real.append(real_data.npt_quotes(load_seed(book), book, load_npt_quotes(),
+                                         systems=systems, args=args, log=log))
+    learnt = [s for s in systems if s != "definition_zero_shot"]  # codes named, not defined
+    if "ci_claims" in datasets:
+        real.append(real_data.two_coders("ci_claims", load_ci_claims_coders(), systems=learnt,
+                                         n_folds=n_folds, args=args, single_label=True,
+                                         with_parents=False, log=log))
+    if "fivewords" in datasets:
+        real.append(real_data.two_coders("fivewords", load_fivewords(), systems=learnt,
+                                         n_folds=min(n_folds, 3), args=args, single_label=False,
+                                         with_parents=True, log=log))
     if "seed" in datasets:
         book = seed_codebook()
         ex = load_seed(book)
         results.append(run_dataset("seed corpus (scenario-held-out folds)", ex, book,
                                    scenario_folds(ex, n_folds, seed=args.seed), args=args,
                                    log=log, progress=progress))
-    if "ci_claims" in datasets:
-        ex, book = load_ci_claims()
-        results.append(run_dataset("ci_claims (random folds)", ex, book,
-                                   random_folds(len(ex), n_folds, args.seed), args=args, log=log,
-                                   progress=progress))
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, "
                f"{'GPU' if torch.cuda.is_available() else 'CPU only'}")
-    (out_dir / "quality.json").write_text(json.dumps(plain_json(results), indent=2))
+    (out_dir / "quality.json").write_text(json.dumps(plain_json({"real": real, "seed": results}),
+                                                     indent=2))
     path = out_dir / "quality.md"
-    path.write_text(render_markdown(results, machine=machine, args=args))
+    path.write_text(render_markdown(results, machine=machine, args=args,
+                                    real=real_data.render(real)))
     return path
+
+
+if __name__ == "__main__":
+    print(run(Path(__file__).resolve().parents[1] / "results"))

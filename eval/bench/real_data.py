@@ -1,0 +1,208 @@
+"""Quality on real data, the judge of every change to the model.
+
+- ``npt_quotes_dev``: every system learns from the seed corpus and reads the real participant
+  quotes; the construct with the highest confidence among the four NPT constructs is compared with
+  the construct the paper's authors report the quote under (Cohen's kappa, top-2 hit rate,
+  recall per construct), beside the blind expert's figures. Calibration: the confidence of every
+  (quote, construct) decision against whether the authors gave that construct (reliability table,
+  expected calibration error), and what the model suggests at its own thresholds (abstaining when
+  no construct passes).
+- Two real coders (``ci_claims``, ``fivewords``): every system learns from the first coder's codes on
+  the training folds; on the test folds its suggested codes are scored (micro-F1 over the sets of
+  codes per text) against the second coder and, where there is one, the gold, beside the first
+  coder scored the same way: the human reference.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from corpus.codebook import Codebook
+from corpus.excerpts import Excerpt
+from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, TwoCoderData
+from eval.bench.systems import run_system
+from models.encoder import load_encoder
+from training.args import TrainingArguments
+
+CALIBRATION_BINS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
+
+
+def cohen_kappa(a: list[int], b: list[int]) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    labels = sorted(set(a) | set(b))
+    po = float((a == b).mean())
+    pe = float(sum((a == k).mean() * (b == k).mean() for k in labels))
+    return 0.0 if pe >= 1 else (po - pe) / (1 - pe)
+
+
+def reliability(conf: np.ndarray, hit: np.ndarray) -> tuple[list[dict], float]:
+    """Bins of confidence with their mean confidence and observed share of hits; ECE."""
+    conf, hit = conf.ravel(), hit.ravel().astype(float)
+    rows, ece = [], 0.0
+    for lo, hi in zip(CALIBRATION_BINS[:-1], CALIBRATION_BINS[1:], strict=True):
+        m = (conf >= lo) & (conf < hi)
+        if not m.any():
+            continue
+        rows.append({"bin": f"{lo:.1f}-{min(hi, 1.0):.1f}", "n": int(m.sum()),
+                     "confidence": float(conf[m].mean()), "observed": float(hit[m].mean())})
+        ece += m.sum() / len(conf) * abs(conf[m].mean() - hit[m].mean())
+    return rows, float(ece)
+
+
+def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *,
+               systems: list[str], args: TrainingArguments, log=print) -> dict:
+    truth = [NPT_CONSTRUCTS.index(q.codes[0]) for q in quotes]
+    texts = [q.text for q in quotes]
+    base = load_encoder()
+    out = {"dataset": "npt_quotes_dev", "n_quotes": len(quotes), "n_train": len(seed),
+           "expert": NPT_EXPERT, "constructs": NPT_CONSTRUCTS,
+           "support": [truth.count(k) for k in range(4)], "systems": {}}
+    for name in systems:
+        log(f"npt_quotes_dev: training {name} on {len(seed)} seed excerpts")
+        t = time.perf_counter()
+        s = run_system(name, seed, codebook, texts, args=args, base=base)
+        cols = [s.columns.index(c) for c in NPT_CONSTRUCTS]
+        conf, passed = s.conf[:, cols], s.pred[:, cols]
+        pred = conf.argmax(1)
+        order = np.argsort(-conf, axis=1)
+        onehot = np.zeros_like(conf, dtype=bool)
+        onehot[np.arange(len(truth)), truth] = True
+        table, ece = reliability(conf, onehot)
+        suggested = passed.any(1)
+        right = onehot[passed]
+        out["systems"][name] = {
+            "kappa": cohen_kappa(truth, pred.tolist()),
+            "top2": float(np.mean([truth[i] in order[i, :2] for i in range(len(truth))])),
+            "accuracy": float(np.mean(pred == np.array(truth))),
+            "recall": [float(np.mean(pred[np.array(truth) == k] == k)) if k in truth else None
+                       for k in range(4)],
+            "ece": ece, "reliability": table,
+            "suggested_share": float(suggested.mean()),
+            "suggestion_precision": float(right.mean()) if right.size else None,
+            "mean_top_confidence": float(conf.max(1).mean()),
+            "seconds": round(time.perf_counter() - t, 1),
+        }
+    return out
+
+
+def folds_for(n: int, k: int, seed: int) -> list[tuple[list[int], list[int]]]:
+    order = np.random.default_rng(seed).permutation(n)
+    folds = [sorted(order[i::k].tolist()) for i in range(k)]
+    return [([i for i in range(n) if i not in set(f)], f) for f in folds]
+
+
+def set_f1(pred: list[set], truth: list[set]) -> dict:
+    """Micro precision, recall and F1 over the code sets of texts."""
+    tp = sum(len(p & t) for p, t in zip(pred, truth, strict=True))
+    n_pred = sum(len(p) for p in pred)
+    n_true = sum(len(t) for t in truth)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    f1 = 2 * tp / (n_pred + n_true) if n_pred + n_true else 0.0
+    return {"precision": precision, "recall": recall, "micro_f1": f1, "n": len(pred)}
+
+
+def two_coders(name: str, data: TwoCoderData, *, systems: list[str], n_folds: int,
+               args: TrainingArguments, single_label: bool, with_parents: bool,
+               log=print) -> dict:
+    """Learn from the first coder on training folds; score test folds against the second coder
+    (texts the second coder saw) and the gold (where the data has one)."""
+    n = len(data.excerpts)
+    folds = folds_for(n, n_folds, args.seed)
+    predicted: dict[str, list[set]] = {s: [set() for _ in range(n)] for s in systems}
+    seconds = dict.fromkeys(systems, 0.0)
+    base = load_encoder()
+    for k, (tr, te) in enumerate(folds):
+        train = [data.excerpts[i] for i in tr]
+        texts = [data.excerpts[i].text for i in te]
+        for system in systems:
+            log(f"{name}: fold {k + 1}/{n_folds}, {system} ({len(tr)} train, {len(te)} test)")
+            t = time.perf_counter()
+            s = run_system(system, train, data.codebook, texts, args=args, base=base,
+                           single_label=single_label)
+            seconds[system] += time.perf_counter() - t
+            keep = [j for j, c in enumerate(s.columns)
+                    if with_parents or not data.codebook.children(c)]
+            for row, i in enumerate(te):
+                predicted[system][i] = {s.columns[j] for j in keep if s.pred[row, j]}
+    first = [set(ex.codes) for ex in data.excerpts]
+    seen = [i for i in range(n) if data.second[i] is not None]
+    references = {data.second_name: ([set(data.second[i]) for i in seen], seen)}
+    if data.gold is not None:
+        references["gold"] = ([set(g) for g in data.gold], list(range(n)))
+    out = {"dataset": name, "n_texts": n, "n_folds": n_folds, "first": data.primary_name,
+           "references": {}, "systems": list(systems),
+           "seconds_per_fold": {s: seconds[s] / n_folds for s in systems}}
+    for ref, (truth, units) in references.items():
+        row = {"human": set_f1([first[i] for i in units], truth)}
+        for system in systems:
+            row[system] = set_f1([predicted[system][i] for i in units], truth)
+        out["references"][ref] = row
+    return out
+
+
+def _f(x) -> str:
+    return "n/a" if x is None or x != x else f"{x:.3f}"
+
+
+def render(results: list[dict]) -> list[str]:
+    lines: list[str] = []
+    for r in results:
+        if r["dataset"] == "npt_quotes_dev":
+            lines += _render_npt(r)
+        else:
+            lines += _render_two_coders(r)
+    return lines
+
+
+def _render_npt(r: dict) -> list[str]:
+    short = ["coherence", "cogn. participation", "collective action", "reflexive monitoring"]
+    lines = [f"## Real interview quotes: npt_quotes_dev ({r['n_quotes']} quotes)", "",
+             f"Every system learns from the seed corpus ({r['n_train']} excerpts) and never sees "
+             "these quotes. The quote's construct is the one of the four with the highest "
+             "confidence; the authors' construct is the reference (support: "
+             + ", ".join(f"{s} {n}" for s, n in zip(short, r["support"], strict=True)) + ").",
+             "Chance kappa is 0; a top-2 hit by chance is 0.50.", "",
+             "| system | kappa | top-2 | accuracy | recall " + " / ".join(short)
+             + " | ECE | suggests a construct for | precision of those | training s |",
+             "|---|---|---|---|---|---|---|---|---|",
+             f"| blind expert (reference) | {r['expert']['kappa']:.2f} | {r['expert']['top2']:.2f}"
+             " | | | | | | |"]
+    for name, s in r["systems"].items():
+        lines.append(f"| {name} | {_f(s['kappa'])} | {_f(s['top2'])} | {_f(s['accuracy'])} | "
+                     + " / ".join(_f(x) for x in s["recall"])
+                     + f" | {_f(s['ece'])} | {s['suggested_share']:.0%} | "
+                     f"{_f(s['suggestion_precision'])} | {s['seconds']:.0f} |")
+    model = r["systems"].get("precode")
+    if model:
+        lines += ["", "Reliability of precode's construct confidences (each quote x construct "
+                  "decision; observed = share where the authors gave that construct):", "",
+                  "| confidence | decisions | mean confidence | observed |", "|---|---|---|---|"]
+        for row in model["reliability"]:
+            lines.append(f"| {row['bin']} | {row['n']} | {row['confidence']:.2f} | "
+                         f"{row['observed']:.2f} |")
+    lines.append("")
+    return lines
+
+
+def _render_two_coders(r: dict) -> list[str]:
+    lines = [f"## Two real coders: {r['dataset']} ({r['n_texts']} texts, {r['n_folds']} folds)",
+             "",
+             f"Systems learn from {r['first']} on the training folds; micro-F1 over each text's "
+             f"set of codes on the test folds. The first row scores {r['first']} the same way: "
+             "the human reference.", ""]
+    refs = list(r["references"])
+    lines += ["| system | " + " | ".join(f"micro-F1 vs {x}" for x in refs)
+              + " | precision / recall vs " + refs[0] + " | training s / fold |",
+              "|---|" + "---|" * (len(refs) + 2)]
+    for system in ["human", *r["systems"]]:
+        cells = [_f(r["references"][x][system]["micro_f1"]) for x in refs]
+        first = r["references"][refs[0]][system]
+        label = f"{r['first']} (human reference)" if system == "human" else system
+        secs = "" if system == "human" else f"{r['seconds_per_fold'][system]:.0f}"
+        lines.append(f"| {label} | " + " | ".join(cells)
+                     + f" | {_f(first['precision'])} / {_f(first['recall'])} | {secs} |")
+    lines.append("")
+    return lines

@@ -1,0 +1,190 @@
+"""The systems the quality benchmark compares on real data, each trained on coded excerpts and
+asked for a calibrated confidence per code for new texts.
+
+- ``precode``: the shipped training (``training.train_model`` with the default arguments) and the
+  ``Suggester`` that loads its model directory: exactly what a user gets.
+- ``frozen_encoder_logreg``: the base encoder's embeddings, one logistic regression per code.
+- ``tfidf_logreg``: TF-IDF word and bigram features, one logistic regression per code.
+- ``setfit``: the ``setfit`` library's documented default recipe on the same base encoder
+  (contrastive pairs by oversampling, CosineSimilarityLoss, one epoch, batch 16, logistic head;
+  one-vs-rest for multi-label data), with its steps capped at precode's pair budget so that both
+  fit the same CPU time.
+- ``definition_zero_shot``: cosine similarity to each code's definition, include note and
+  examples, with the base encoder (only where the codebook defines its codes).
+
+The last three decide thresholds the way precode does (Platt mapping and per-code thresholds on a
+held-out share of the training data); SetFit keeps its own decision rule (probability 0.5, or the
+most probable class for single-label data).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from corpus.codebook import Codebook
+from corpus.excerpts import Excerpt, multi_hot
+from models.encoder import default_base_model, encode, load_encoder
+from models.head import MultiLabelHead
+from models.index import Exemplar, ExemplarIndex
+from models.lexical import LexicalHead
+from models.scoring import blend, neighbour_vote, platt, rollup
+from models.suggester import Suggester
+from training.args import TrainingArguments
+from training.calibration import calibrate, choose_classes, heldout_scores, split_heldout
+from training.train import train_model
+
+SYSTEMS = ["precode", "setfit", "frozen_encoder_logreg", "tfidf_logreg", "definition_zero_shot"]
+
+
+@dataclass
+class Scores:
+    """Confidences for the test texts: ``conf`` (texts x ``columns``, parents rolled up) and the
+    0/1 decisions ``pred``."""
+
+    conf: np.ndarray
+    columns: list[str]
+    pred: np.ndarray
+
+
+def run_system(name: str, train: list[Excerpt], codebook: Codebook, test_texts: list[str], *,
+               args: TrainingArguments, base=None, single_label: bool = False) -> Scores:
+    if name == "precode":
+        return _precode(train, codebook, test_texts, args)
+    if name == "setfit":
+        return _setfit(train, codebook, test_texts, args, single_label=single_label)
+    base = base if base is not None else load_encoder()
+    classes, _ = choose_classes(train, codebook, args.min_examples)
+    head_only = replace(args, blend_grid=(1.0,), lexical=False)
+    if name == "frozen_encoder_logreg":
+        a = encode(base, [e.text for e in train])
+        b = encode(base, test_texts)
+        return _fitted_head(a, b, train, classes, codebook, head_only)
+    if name == "tfidf_logreg":
+        a, b = tfidf_features([e.text for e in train], test_texts)
+        return _fitted_head(a, b, train, classes, codebook, head_only)
+    if name == "definition_zero_shot":
+        return _zero_shot(base, train, classes, codebook, test_texts, head_only)
+    raise ValueError(f"unknown system {name!r}")
+
+
+def _decide(conf: np.ndarray, columns: list[str], thresholds: dict) -> Scores:
+    return Scores(conf=conf, columns=columns,
+                  pred=conf >= np.array([thresholds.get(c, 0.5) for c in columns]))
+
+
+def _precode(train, codebook, test_texts, args) -> Scores:
+    with tempfile.TemporaryDirectory(prefix="precode-bench-") as tmp:
+        path = train_model(train, codebook, f"{tmp}/model", args=args, progress=False)
+        model = Suggester.load(path)
+        conf, columns, _, _ = model.confidences(model.embed(test_texts), test_texts)
+        return _decide(conf, columns, model.calibration["thresholds"])
+
+
+def fit_predict(f_train: np.ndarray, f_test: np.ndarray, train: list[Excerpt],
+                classes: list[str], codebook: Codebook, args: TrainingArguments,
+                test_texts: list[str] | None = None):
+    """Calibrate on a held-out share of the training texts, refit on all of them, score the test
+    texts. Returns calibrated confidences (test x rolled-up columns), the columns, thresholds and
+    the blend weights (encoder head, lexical head)."""
+    y = multi_hot(train, classes)
+    fit, held = split_heldout(train, classes, args)
+    p, v, lex = heldout_scores(f_train, y, fit, held, classes, train, args)
+    cal = calibrate(p, v, y[held], classes, codebook, args, lex)
+    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(f_train, y, classes)
+    index = ExemplarIndex(f_train.shape[1])
+    index.add(f_train, [Exemplar(text=e.text, codes=e.codes) for e in train])
+    sims, ids = index.search(f_test, args.k_vote)
+    lex_test = None
+    if cal["lexical_weight"]:
+        lex_test = LexicalHead(C=args.head_C, random_state=args.seed).fit(
+            [e.text for e in train], y, classes).predict_proba(test_texts)
+    s = blend(head.predict_proba(f_test), neighbour_vote(sims, ids, y), cal["blend_weight"],
+              lex_test, cal["lexical_weight"])
+    conf, columns = rollup(platt(s, cal["platt"]["a"], cal["platt"]["b"]), classes, codebook)
+    weights = (cal["blend_weight"], cal["lexical_weight"])
+    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), weights
+
+
+def _fitted_head(f_train, f_test, train, classes, codebook, args) -> Scores:
+    conf, columns, thresholds, _ = fit_predict(f_train, f_test, train, classes, codebook, args)
+    return Scores(conf=conf, columns=columns, pred=conf >= thresholds)
+
+
+def code_texts(codebook: Codebook, classes: list[str]) -> list[str]:
+    out = []
+    for c in classes:
+        code = codebook[c]
+        out.append(" ".join([code.label + ".", code.definition, code.include, *code.examples]))
+    return out
+
+
+def zero_shot(e_train: np.ndarray, e_test: np.ndarray, code_emb: np.ndarray,
+              train: list[Excerpt], classes: list[str], codebook: Codebook,
+              args: TrainingArguments):
+    """Similarity to each code's text, mapped to confidence and thresholded on the training texts."""
+    y = multi_hot(train, classes)
+    sims_train, sims_test = e_train @ code_emb.T, e_test @ code_emb.T
+    cal = calibrate(sims_train, sims_train, y, classes, codebook,
+                    replace(args, blend_grid=(1.0,), lexical=False))
+    conf, columns = rollup(platt(sims_test, cal["platt"]["a"], cal["platt"]["b"]), classes,
+                           codebook)
+    return conf, columns, np.array([cal["thresholds"][c] for c in columns]), (1.0, 0.0)
+
+
+def _zero_shot(base, train, classes, codebook, test_texts, args) -> Scores:
+    conf, columns, thresholds, _ = zero_shot(
+        encode(base, [e.text for e in train]), encode(base, test_texts),
+        encode(base, code_texts(codebook, classes)), train, classes, codebook, args)
+    return Scores(conf=conf, columns=columns, pred=conf >= thresholds)
+
+
+def tfidf_features(train_texts: list[str], test_texts: list[str]):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=8000, sublinear_tf=True)
+    a = vec.fit_transform(train_texts).toarray().astype(np.float32)
+    b = vec.transform(test_texts).toarray().astype(np.float32)
+    return a, b
+
+
+def _setfit(train, codebook, test_texts, args, *, single_label: bool) -> Scores:
+    from datasets import Dataset
+    from setfit import SetFitModel, Trainer
+    from setfit import TrainingArguments as SetFitArguments
+
+    classes, _ = choose_classes(train, codebook, args.min_examples)
+    texts = [e.text for e in train]
+    if single_label:
+        labels = [classes.index(e.codes[0]) if e.codes and e.codes[0] in classes else len(classes)
+                  for e in train]
+        model = SetFitModel.from_pretrained(str(default_base_model()), local_files_only=True)
+    else:
+        labels = multi_hot(train, classes).astype(int).tolist()
+        model = SetFitModel.from_pretrained(str(default_base_model()), local_files_only=True,
+                                            multi_target_strategy="one-vs-rest")
+    sargs = SetFitArguments(batch_size=16, num_epochs=1, seed=args.seed,
+                            max_steps=max(1, args.max_pairs // 16), show_progress_bar=False)
+    trainer = Trainer(model=model, args=sargs,
+                      train_dataset=Dataset.from_dict({"text": texts, "label": labels}))
+    trainer.train()
+    proba = np.asarray(model.predict_proba(test_texts), dtype=np.float64)
+    if single_label:
+        # columns follow the classes the head saw (the "no code" class last, when present)
+        seen = sorted(set(labels))
+        full = np.zeros((len(test_texts), len(classes) + 1))
+        full[:, seen] = proba
+        conf = full[:, : len(classes)]
+        pred = np.zeros_like(conf, dtype=bool)
+        best = full.argmax(1)
+        for i, b in enumerate(best):
+            if b < len(classes):
+                pred[i, b] = True
+    else:
+        conf = proba
+        pred = conf >= 0.5
+    rolled, columns = rollup(conf, classes, codebook)
+    rolled_pred, _ = rollup(pred.astype(np.float64), classes, codebook)
+    return Scores(conf=rolled, columns=columns, pred=rolled_pred > 0.5)
