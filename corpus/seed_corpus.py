@@ -1,7 +1,9 @@
 """The seed corpus shipped with precode: coded interview excerpts for ``npt`` and ``integrating``.
 
-The excerpts were written for precode (see ``corpus/seed/README.md``). Each belongs to a scenario, an
-imagined study; evaluation always holds out whole scenarios (:func:`scenario_folds`).
+The excerpts were written for precode (see ``corpus/seed/README.md``) in two parts: ``v1``
+(``seed/excerpts.jsonl``, tidy first-person talk) and ``v2`` (``seed/v2/<scenario>.jsonl``, written
+the way people speak in recorded interviews, after ``seed/STYLE.md``). Each excerpt belongs to a
+scenario, an imagined study; evaluation always holds out whole scenarios (:func:`scenario_folds`).
 """
 
 from __future__ import annotations
@@ -32,21 +34,57 @@ THEORY_TERMS = [
 THEORY_RE = re.compile(r"\b(" + "|".join(THEORY_TERMS) + r")\b", re.IGNORECASE)
 
 
+SEED_PARTS = ("v1", "v2")
+# The parts the built-in model learns from: the choice that wins on real data
+# (eval/results/quality.md).
+DEFAULT_PARTS: tuple[str, ...] = ("v1",)
+
+
+def seed_folder() -> Path:
+    return Path(str(resources.files("corpus") / "seed"))
+
+
 def seed_path() -> Path:
-    return Path(str(resources.files("corpus") / "seed" / "excerpts.jsonl"))
+    """The v1 part (one file)."""
+    return seed_folder() / "excerpts.jsonl"
+
+
+def seed_files(parts: tuple[str, ...] | list[str] = DEFAULT_PARTS) -> list[Path]:
+    unknown = sorted(set(parts) - set(SEED_PARTS))
+    if unknown:
+        raise ValueError(f"unknown seed corpus part(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(SEED_PARTS)})")
+    files: list[Path] = []
+    for part in SEED_PARTS:
+        if part in parts:
+            files += [seed_path()] if part == "v1" else sorted((seed_folder() / part).glob("*.jsonl"))
+    return files
 
 
 def seed_codebook() -> Codebook:
     return load_codebooks(SEED_CODEBOOKS)
 
 
-def load_seed(codebook: Codebook | None = None) -> list[Excerpt]:
-    """All seed excerpts; ``meta`` holds speaker_role, setting, intervention and scenario."""
-    return read_excerpts(seed_path(), codebook or seed_codebook())
+def load_seed(codebook: Codebook | None = None, *,
+              parts: tuple[str, ...] | list[str] = DEFAULT_PARTS) -> list[Excerpt]:
+    """The seed excerpts of ``parts``; ``meta`` holds speaker_role, setting, intervention,
+    scenario and part."""
+    book = codebook or seed_codebook()
+    out: list[Excerpt] = []
+    for path in seed_files(parts):
+        part = "v1" if path == seed_path() else path.parent.name
+        for ex in read_excerpts(path, book):
+            ex.meta["part"] = part
+            out.append(ex)
+    return out
 
 
-def seed_hash() -> str:
-    return hashlib.sha256(seed_path().read_bytes()).hexdigest()[:16]
+def seed_hash(parts: tuple[str, ...] | list[str] = DEFAULT_PARTS) -> str:
+    h = hashlib.sha256()
+    for path in seed_files(parts):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def scenario_folds(excerpts: list[Excerpt], n_folds: int = 5, *, seed: int = 0
