@@ -337,6 +337,8 @@ def bench_quality(
              "(default: all).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    keep_others: Annotated[bool, typer.Option(help="Keep earlier results of the datasets not "
+                                                   "rerun (from quality.json).")] = False,
 ):
     """Quality on real data beside the human reference and the baselines, then on the seed corpus
     (about 90 minutes on 2 cores for everything)."""
@@ -354,7 +356,7 @@ def bench_quality(
         raise PrecodeInputError(f"unknown system(s) {', '.join(sorted(unknown))}",
                                 field="--system")
     path = run(out_dir, datasets=chosen, n_folds=folds, args=TrainingArguments(seed=seed),
-               systems=system or None, log=_stage)
+               systems=system or None, log=_stage, keep_others=keep_others)
     console.print(f"wrote {path}")
 
 

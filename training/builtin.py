@@ -43,7 +43,7 @@ def ensure_builtin_model(*, progress: bool = True, stage=None, force: bool = Fal
 
     A lock file keeps two processes from training it at the same time.
     """
-    from corpus.seed_corpus import load_seed, seed_codebook
+    from corpus.seed_corpus import DEFAULT_PARTS, load_seed, seed_codebook
     from training.train import train_model
 
     target = builtin_model_dir(args)
@@ -56,4 +56,5 @@ def ensure_builtin_model(*, progress: bool = True, stage=None, force: bool = Fal
             return target
         codebook = seed_codebook()
         return train_model(load_seed(codebook), codebook, target, args=args, progress=progress,
-                           stage=stage, sources=["precode seed corpus"])
+                           stage=stage,
+                           sources=[f"precode seed corpus ({' + '.join(DEFAULT_PARTS)})"])

@@ -52,17 +52,24 @@ def reliability(conf: np.ndarray, hit: np.ndarray) -> tuple[list[dict], float]:
 
 
 def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *,
-               systems: list[str], args: TrainingArguments, log=print) -> dict:
+               systems: list[str], args: TrainingArguments, log=print,
+               variants: dict[str, tuple[str, list[Excerpt], TrainingArguments]] | None = None
+               ) -> dict:
+    """Every system learns from ``seed``; ``variants`` (label -> (system, training excerpts,
+    arguments)) are further runs of a system, such as precode trained on another part of the seed
+    corpus, reported in the same table."""
     truth = [NPT_CONSTRUCTS.index(q.codes[0]) for q in quotes]
     texts = [q.text for q in quotes]
     base = load_encoder()
     out = {"dataset": "npt_quotes_dev", "n_quotes": len(quotes), "n_train": len(seed),
            "expert": NPT_EXPERT, "constructs": NPT_CONSTRUCTS,
            "support": [truth.count(k) for k in range(4)], "systems": {}}
-    for name in systems:
-        log(f"npt_quotes_dev: training {name} on {len(seed)} seed excerpts")
+    runs = {name: (name, seed, args) for name in systems}
+    runs.update(variants or {})
+    for name, (system, train, run_args) in runs.items():
+        log(f"npt_quotes_dev: training {name} on {len(train)} seed excerpts")
         t = time.perf_counter()
-        s = run_system(name, seed, codebook, texts, args=args, base=base)
+        s = run_system(system, train, codebook, texts, args=run_args, base=base)
         cols = [s.columns.index(c) for c in NPT_CONSTRUCTS]
         conf, passed = s.conf[:, cols], s.pred[:, cols]
         pred = conf.argmax(1)
@@ -82,6 +89,7 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
             "suggested_share": float(suggested.mean()),
             "suggestion_precision": float(right.mean()) if right.size else None,
             "mean_top_confidence": float(conf.max(1).mean()),
+            "n_train": len(train),
             "seconds": round(time.perf_counter() - t, 1),
         }
     return out
@@ -160,9 +168,10 @@ def render(results: list[dict]) -> list[str]:
 def _render_npt(r: dict) -> list[str]:
     short = ["coherence", "cogn. participation", "collective action", "reflexive monitoring"]
     lines = [f"## Real interview quotes: npt_quotes_dev ({r['n_quotes']} quotes)", "",
-             f"Every system learns from the seed corpus ({r['n_train']} excerpts) and never sees "
-             "these quotes. The quote's construct is the one of the four with the highest "
-             "confidence; the authors' construct is the reference (support: "
+             f"Every system learns from the seed corpus ({r['n_train']} excerpts; a row named "
+             "'seed ...' from those parts only) and never sees these quotes. The quote's "
+             "construct is the one of the four with the highest confidence; the authors' "
+             "construct is the reference (support: "
              + ", ".join(f"{s} {n}" for s, n in zip(short, r["support"], strict=True)) + ").",
              "Chance kappa is 0; a top-2 hit by chance is 0.50.", "",
              "| system | kappa | top-2 | accuracy | recall " + " / ".join(short)

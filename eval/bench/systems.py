@@ -6,9 +6,9 @@ asked for a calibrated confidence per code for new texts.
 - ``frozen_encoder_logreg``: the base encoder's embeddings, one logistic regression per code.
 - ``tfidf_logreg``: TF-IDF word and bigram features, one logistic regression per code.
 - ``setfit``: the ``setfit`` library's documented default recipe on the same base encoder
-  (contrastive pairs by oversampling, CosineSimilarityLoss, one epoch, batch 16, logistic head;
-  one-vs-rest for multi-label data), with its steps capped at precode's pair budget so that both
-  fit the same CPU time.
+  (contrastive pairs by oversampling, CosineSimilarityLoss, one epoch, batch 16, body learning
+  rate 2e-5, logistic head; one-vs-rest for multi-label data), stopped after as many pairs as
+  precode's fine-tuning draws from the same excerpts, so that both get the same CPU time.
 - ``definition_zero_shot``: cosine similarity to each code's definition, include note and
   examples, with the base encoder (only where the codebook defines its codes).
 
@@ -165,8 +165,10 @@ def _setfit(train, codebook, test_texts, args, *, single_label: bool) -> Scores:
         labels = multi_hot(train, classes).astype(int).tolist()
         model = SetFitModel.from_pretrained(str(default_base_model()), local_files_only=True,
                                             multi_target_strategy="one-vs-rest")
+    # the same number of pairs as precode's fine-tuning draws from these excerpts
+    n_pairs = min(args.max_pairs, args.pairs_per_excerpt * len(train))
     sargs = SetFitArguments(batch_size=16, num_epochs=1, seed=args.seed,
-                            max_steps=max(1, args.max_pairs // 16), show_progress_bar=False)
+                            max_steps=max(1, n_pairs // 16), show_progress_bar=False)
     trainer = Trainer(model=model, args=sargs,
                       train_dataset=Dataset.from_dict({"text": texts, "label": labels}))
     trainer.train()
