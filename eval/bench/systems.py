@@ -167,11 +167,13 @@ def _setfit(train, codebook, test_texts, args, *, single_label: bool) -> Scores:
                                             multi_target_strategy="one-vs-rest")
     # the same number of pairs as precode's fine-tuning draws from these excerpts
     n_pairs = min(args.max_pairs, args.pairs_per_excerpt * len(train))
-    sargs = SetFitArguments(batch_size=16, num_epochs=1, seed=args.seed,
-                            max_steps=max(1, n_pairs // 16), show_progress_bar=False)
-    trainer = Trainer(model=model, args=sargs,
-                      train_dataset=Dataset.from_dict({"text": texts, "label": labels}))
-    trainer.train()
+    with tempfile.TemporaryDirectory(prefix="precode-setfit-") as tmp:
+        sargs = SetFitArguments(output_dir=tmp, save_strategy="no", batch_size=16, num_epochs=1,
+                                seed=args.seed, max_steps=max(1, n_pairs // 16),
+                                show_progress_bar=False)
+        trainer = Trainer(model=model, args=sargs,
+                          train_dataset=Dataset.from_dict({"text": texts, "label": labels}))
+        trainer.train()
     proba = np.asarray(model.predict_proba(test_texts), dtype=np.float64)
     if single_label:
         # columns follow the classes the head saw (the "no code" class last, when present)

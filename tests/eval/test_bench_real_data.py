@@ -118,3 +118,15 @@ def test_reference_datasets_read_as_published(reference_data):
     assert sum(s is not None for s in five.second) == 761
     # hierarchical codes: a->b is sub-code b of a
     assert five.codebook["same.variation"].parent == "same"
+
+
+def test_setfit_baseline_trains_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """SetFit (same base encoder, its default recipe) runs offline on a tiny two-coder set and
+    writes no checkpoints into the working directory."""
+    monkeypatch.chdir(tmp_path)
+    data = _toy_two_coders()
+    out = real_data.two_coders("toy", data, systems=["setfit"], n_folds=2,
+                               args=TrainingArguments(seed=0, pairs_per_excerpt=2),
+                               single_label=True, with_parents=False, log=lambda *_: None)
+    assert 0.0 <= out["references"]["coder B"]["setfit"]["micro_f1"] <= 1.0
+    assert list(tmp_path.iterdir()) == []
