@@ -1,0 +1,121 @@
+"""Quick probes of what a frozen encoder carries about NPT constructs in real interview quotes.
+
+    python -m eval.bench.npt_probe [--encoder DIR] [--out eval/results/npt_probe.md]
+
+Every probe learns the construct (four classes, coded excerpts only) from each choice of seed
+corpus parts with the encoder frozen, and is scored on ``npt_quotes_dev`` like the quality
+benchmark (construct kappa, top-2). Probes: logistic regression, nearest class centroid, 20
+nearest neighbours; each also with the main between-scenario directions projected out (so that
+the setting and intervention cannot decide the construct) and with every study centred on its own
+mean (the seed scenarios, and the quotes' source papers, as a project's segments would be).
+Minutes, not the hour of the full benchmark: a way to try an encoder or a corpus before training.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from corpus.seed_corpus import SEED_PARTS, load_seed, seed_codebook
+from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, load_npt_quotes
+from eval.bench.real_data import cohen_kappa
+from models.encoder import encode, load_encoder
+
+PART_CHOICES = (("v1",), ("v2",), ("v1", "v2"))
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def _scores(name: str, train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:
+    if name == "logistic regression":
+        return LogisticRegression(C=0.5, max_iter=3000).fit(train, labels).predict_proba(test)
+    if name == "centroid":
+        return _unit(test) @ _unit(np.stack([train[labels == c].mean(0) for c in range(4)])).T
+    sims = _unit(test) @ _unit(train).T
+    out = np.zeros((len(test), 4))
+    for i, row in enumerate(np.argsort(-sims, axis=1)[:, :20]):
+        np.add.at(out[i], labels[row], sims[i, row])
+    return out
+
+
+def _topic_out(x: np.ndarray, groups: np.ndarray, k: int = 40) -> np.ndarray:
+    centroids = np.stack([x[groups == g].mean(0) for g in sorted(set(groups))])
+    _, _, vt = np.linalg.svd(centroids - centroids.mean(0), full_matrices=False)
+    return vt[: min(k, len(vt))]
+
+
+def _centre(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    out = x.copy()
+    for g in set(groups):
+        out[groups == g] -= x[groups == g].mean(0)
+    return out
+
+
+def probe(encoder_dir: str | None = None, log=print) -> dict:
+    book = seed_codebook()
+    seed = [ex for ex in load_seed(book, parts=SEED_PARTS) if ex.meta.get("speaker_role")
+            != "interviewer"]
+    quotes = load_npt_quotes()
+    truth = [NPT_CONSTRUCTS.index(q.codes[0]) for q in quotes]
+    studies = np.array([q.meta["source"] for q in quotes])
+    encoder = load_encoder(encoder_dir)
+    log(f"encoding {len(seed)} seed excerpts and {len(quotes)} quotes")
+    x_seed = encode(encoder, [ex.text for ex in seed], batch_size=64)
+    x_quotes = encode(encoder, [q.text for q in quotes])
+    construct = np.array([next((NPT_CONSTRUCTS.index(book.ancestors(c)[-1]) for c in ex.codes
+                                if book.ancestors(c) and book.ancestors(c)[-1] in NPT_CONSTRUCTS),
+                               -1) for ex in seed])
+    scenario = np.array([ex.meta.get("scenario", "") for ex in seed])
+    part = np.array([ex.meta["part"] for ex in seed])
+    rows = []
+    for parts in PART_CHOICES:
+        keep = np.isin(part, parts) & (construct >= 0)
+        x, y, g = x_seed[keep], construct[keep], scenario[keep]
+        views = {"as is": (x, x_quotes)}
+        v = _topic_out(x, g)
+        views["scenario directions out"] = (x - (x @ v.T) @ v, x_quotes - (x_quotes @ v.T) @ v)
+        views["each study centred"] = (_centre(x, g), _centre(x_quotes, studies))
+        for view, (train, test) in views.items():
+            for name in ("logistic regression", "centroid", "20 nearest"):
+                s = _scores(name, train, y, test)
+                order = np.argsort(-s, axis=1)
+                rows.append({"parts": "+".join(parts), "view": view, "probe": name,
+                             "kappa": cohen_kappa(truth, order[:, 0].tolist()),
+                             "top2": float(np.mean([truth[i] in order[i, :2]
+                                                    for i in range(len(truth))]))})
+    return {"encoder": encoder_dir or "all-MiniLM-L6-v2 (built-in base)", "rows": rows,
+            "n_quotes": len(quotes)}
+
+
+def render(result: dict) -> str:
+    lines = ["# Frozen-encoder probes on npt_quotes_dev", "",
+             "Written by `python -m eval.bench.npt_probe`. Encoder: "
+             f"{result['encoder']}. {result['n_quotes']} real quotes; chance kappa 0, chance "
+             f"top-2 0.50; the blind expert reached kappa {NPT_EXPERT['kappa']} and top-2 "
+             f"{NPT_EXPERT['top2']}.", "",
+             "| seed parts | view | probe | kappa | top-2 |", "|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['parts']} | {r['view']} | {r['probe']} | {r['kappa']:.3f} | "
+                     f"{r['top2']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--encoder", help="a sentence-transformers directory (default: built-in base)")
+    ap.add_argument("--out", type=Path,
+                    default=Path(__file__).resolve().parents[1] / "results" / "npt_probe.md")
+    a = ap.parse_args(argv)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(render(probe(a.encoder)), encoding="utf-8")
+    print(f"wrote {a.out}")
+    return a.out
+
+
+if __name__ == "__main__":
+    main()
