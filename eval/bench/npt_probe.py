@@ -28,7 +28,7 @@ PART_CHOICES = (("v1",), ("v2",), ("v1", "v2"))
 
 
 def _unit(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
 
 
 def _scores(name: str, train: np.ndarray, labels: np.ndarray, test: np.ndarray) -> np.ndarray:

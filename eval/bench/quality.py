@@ -124,7 +124,10 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
     lines = ["# Suggestion quality", "",
              "Written by `precode bench quality`. Real data first: published material coded by "
              "real people, never trained on; each table puts the human reference beside the "
-             "systems. Every figure comes from texts the system did not train on.", "",
+             "systems. Every figure comes from texts the system did not train on. The systems are "
+             "described in `eval/bench/systems.py`; SetFit is stopped after as many contrastive "
+             "pairs as precode's fine-tuning draws (the same CPU budget), fewer than its own "
+             "default sampling would draw.", "",
              f"Machine: {machine}. Training arguments: `{json.dumps(args.to_dict())}`.", "",
              *(real or [])]
     if results:
@@ -134,6 +137,9 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
                   "Predictions of all test folds are pooled and scored once; thresholds of every "
                   "system are chosen on data held out from its own training fold.", ""]
     for r in results:
+        if r.get("carried_over"):
+            lines += ["Carried over from an earlier run of this benchmark, not rerun with the tables "
+                      "above (`precode bench quality --dataset seed` reruns it).", ""]
         lines += [f"### {r['dataset']}", "",
                   f"{r['n_excerpts']} excerpts, {len(r['classes'])} learned codes, "
                   f"{len(r['constructs'])} top-level codes, {r['n_folds']} folds. Blend weights "
@@ -225,12 +231,15 @@ def run(out_dir: Path, *, datasets=DATASETS, n_folds: int = 5, args: TrainingArg
     out_dir.mkdir(parents=True, exist_ok=True)
     if keep_others and (out_dir / "quality.json").exists():
         earlier = json.loads((out_dir / "quality.json").read_text())
+        if isinstance(earlier, list):  # written before the real-data tables: seed results only
+            earlier = {"real": [], "seed": earlier}
         if isinstance(earlier, dict):
             rerun = {r["dataset"] for r in real}
             real = [r for r in earlier.get("real", []) if r["dataset"] not in rerun] + real
             real.sort(key=lambda r: REAL_DATASETS.index(r["dataset"]))
             if not results:
-                results = earlier.get("seed", [])
+                results = [dict(r, carried_over=True) for r in earlier.get("seed", [])
+                           if r["dataset"].startswith("seed")]
     machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, "
                f"{'GPU' if torch.cuda.is_available() else 'CPU only'}")
     (out_dir / "quality.json").write_text(json.dumps(plain_json({"real": real, "seed": results}),
