@@ -33,18 +33,10 @@ ROLES = {
     "volunteer",
 }
 FIELDS = {"id", "text", "codes", "speaker_role", "setting", "intervention", "scenario"}
-# Kept in step with corpus/seed_corpus.py THEORY_TERMS (this file must run without the package).
-THEORY_TERMS = [
-    r"normali[sz]ation", r"npt", r"coherence", r"cognitive participation", r"collective action",
-    r"reflexive monitoring", r"differentiat\w*", r"communal specification",
-    r"individual specification", r"specification", r"internali[sz]\w*", r"initiation",
-    r"enrol?ments?", r"enrollments?", r"legitimation", r"legitimacy", r"activation",
-    r"workability", r"interactional", r"relational integration", r"skill[- ]?set",
-    r"contextual integration", r"systemati[sz]ation", r"appraisal", r"reconfigur\w*",
-    r"engaging groups", r"bridging", r"bridging communication", r"sense-?making", r"sense making",
-    r"negotiat\w*", r"integrating mechanisms?", r"constructs?", r"sub-constructs?",
-    r"implementation science", r"community of practice",
-]
+# The banned vocabulary, shared with corpus/seed_corpus.py.
+THEORY_TERMS = [line.strip() for line in
+                (Path(__file__).parent / "theory_terms.txt").read_text("utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
 THEORY_RE = re.compile(r"\b(" + "|".join(THEORY_TERMS) + r")\b", re.IGNORECASE)
 
 
