@@ -20,6 +20,7 @@ from pathlib import Path
 from corpus.codebook import Code, Codebook, slug
 from corpus.errors import PrecodeInputError
 from corpus.excerpts import Excerpt
+from eval.agreement_io import read_ci_claims_annotators
 
 NPT_CONSTRUCTS = ["npt.coherence", "npt.cognitive_participation", "npt.collective_action",
                   "npt.reflexive_monitoring"]
@@ -124,31 +125,21 @@ def load_ci_claims_coders(folder: str | Path | None = None) -> TwoCoderData:
     base = _folder(folder, "ci_claims")
     gold, book = load_ci_claims(base)
     by_name = {book[c].label.upper(): c for c in book.codes if book[c].parent}
-    sheets = []
-    for n in (1, 2):
-        path = base / f"human_annotator_{n}.csv"
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError:
-            raise PrecodeInputError("file not found", source=str(path)) from None
-        codes: dict[str, tuple[str, ...]] = {}
-        header = None
-        for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
-            cells = [c.strip() for c in row]
-            if header is None:
-                if "Claim ID" in cells and "Your Code" in cells:
-                    header = (cells.index("Claim ID"), cells.index("Your Code"))
-                continue
-            claim = cells[header[0]] if header[0] < len(cells) else ""
-            if not claim:
-                continue
-            name = cells[header[1]].upper() if header[1] < len(cells) else ""
-            if name and name not in by_name:
-                raise PrecodeInputError(f"code {name!r} is not in the ci_claims codebook",
-                                        source=str(path), line=lineno, field="Your Code")
-            codes[claim] = (by_name[name],) if name else ()
-        sheets.append(codes)
-    first, second = sheets
+    sheets = read_ci_claims_annotators(base)  # coders named by file stem
+    coded: list[dict[str, tuple[str, ...]]] = []
+    for coder in ("human_annotator_1", "human_annotator_2"):
+        if coder not in sheets:
+            raise PrecodeInputError("annotation sheet not found", source=str(base / f"{coder}.csv"))
+        codes = {}
+        for claim, names in sheets[coder].items():
+            unknown = sorted(n for n in names if n.upper() not in by_name)
+            if unknown:
+                source, line = sheets.origin.get((coder, claim), (None, None))
+                raise PrecodeInputError(f"code {unknown[0]!r} is not in the ci_claims codebook",
+                                        source=source, line=line, field="Your Code")
+            codes[claim] = tuple(by_name[n.upper()] for n in sorted(names))
+        coded.append(codes)
+    first, second = coded
     missing = [ex.id for ex in gold if ex.id not in first]
     if missing:
         raise PrecodeInputError(f"annotator 1 did not code {len(missing)} claims, e.g. {missing[0]}",

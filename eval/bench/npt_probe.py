@@ -20,8 +20,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from corpus.seed_corpus import SEED_PARTS, load_seed, seed_codebook
+from eval.agreement import cohen_kappa
 from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, load_npt_quotes
-from eval.bench.real_data import cohen_kappa
 from models.encoder import encode, load_encoder
 
 PART_CHOICES = (("v1",), ("v2",), ("v1", "v2"))
@@ -85,7 +85,7 @@ def probe(encoder_dir: str | None = None, log=print) -> dict:
                 s = _scores(name, train, y, test)
                 order = np.argsort(-s, axis=1)
                 rows.append({"parts": "+".join(parts), "view": view, "probe": name,
-                             "kappa": cohen_kappa(truth, order[:, 0].tolist()),
+                             "kappa": cohen_kappa(truth, order[:, 0].tolist()).value,
                              "top2": float(np.mean([truth[i] in order[i, :2]
                                                     for i in range(len(truth))]))})
     return {"encoder": encoder_dir or "all-MiniLM-L6-v2 (built-in base)", "rows": rows,

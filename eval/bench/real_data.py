@@ -21,20 +21,13 @@ import numpy as np
 
 from corpus.codebook import Codebook
 from corpus.excerpts import Excerpt
+from eval.agreement import cohen_kappa
 from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, TwoCoderData
 from eval.bench.systems import run_system
 from models.encoder import load_encoder
 from training.args import TrainingArguments
 
 CALIBRATION_BINS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
-
-
-def cohen_kappa(a: list[int], b: list[int]) -> float:
-    a, b = np.asarray(a), np.asarray(b)
-    labels = sorted(set(a) | set(b))
-    po = float((a == b).mean())
-    pe = float(sum((a == k).mean() * (b == k).mean() for k in labels))
-    return 0.0 if pe >= 1 else (po - pe) / (1 - pe)
 
 
 def reliability(conf: np.ndarray, hit: np.ndarray) -> tuple[list[dict], float]:
@@ -80,7 +73,7 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
         suggested = passed.any(1)
         right = onehot[passed]
         out["systems"][name] = {
-            "kappa": cohen_kappa(truth, pred.tolist()),
+            "kappa": cohen_kappa(truth, pred.tolist()).value,
             "top2": float(np.mean([truth[i] in order[i, :2] for i in range(len(truth))])),
             "accuracy": float(np.mean(pred == np.array(truth))),
             "recall": [float(np.mean(pred[np.array(truth) == k] == k)) if k in truth else None

@@ -40,13 +40,6 @@ def test_reliability_table_and_ece():
     assert ece == pytest.approx(expected)
 
 
-def test_cohen_kappa_matches_a_hand_count():
-    a = [0, 0, 1, 1, 2, 2]
-    b = [0, 1, 1, 1, 2, 0]
-    # po = 4/6; pe = (2*2 + 2*3 + 2*1) / 36 = 12/36
-    assert real_data.cohen_kappa(a, b) == pytest.approx((4 / 6 - 1 / 3) / (1 - 1 / 3))
-
-
 def _toy_two_coders() -> TwoCoderData:
     book = Codebook.from_codes([Code(id="money", label="Money", definition="Money."),
                                 Code(id="time", label="Time", definition="Time.")],
