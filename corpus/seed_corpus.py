@@ -73,6 +73,18 @@ def load_seed(codebook: Codebook | None = None, *,
     return out
 
 
+def load_anchors(codebook: Codebook | None = None) -> list[Excerpt]:
+    """Anchor utterances: short, topic-free things a speaker might say, 30 or more for each leaf
+    code of the built-in codebooks (``seed/anchors/<codebook>.jsonl``). Written to test whether
+    prototypes without any setting carry a code on real speech (``eval/bench/npt_probe.py``);
+    not part of the seed corpus the built-in model trains on."""
+    book = codebook or seed_codebook()
+    out: list[Excerpt] = []
+    for name in SEED_CODEBOOKS.split(","):
+        out += read_excerpts(seed_folder() / "anchors" / f"{name}.jsonl", book)
+    return out
+
+
 def seed_hash(parts: tuple[str, ...] | list[str] = DEFAULT_PARTS) -> str:
     h = hashlib.sha256()  # v1 alone hashes as it always has, so cached built-in models stay valid
     for path in seed_files(parts):

@@ -9,6 +9,12 @@ nearest neighbours; each also with the main between-scenario directions projecte
 the setting and intervention cannot decide the construct) and with every study centred on its own
 mean (the seed scenarios, and the quotes' source papers, as a project's segments would be).
 Minutes, not the hour of the full benchmark: a way to try an encoder or a corpus before training.
+
+A second table probes the anchor utterances (``corpus/seed/anchors/``): short prototypes with no
+setting or intervention, 30 for each NPT sub-code. Each quote's score for a construct is its
+highest cosine similarity to that construct's anchors, or the mean of the five highest, or a
+logistic regression learnt on the anchors alone; each also with every study centred (scores
+centred for the pooled similarities, embeddings for the regression).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from corpus.seed_corpus import SEED_PARTS, load_seed, seed_codebook
+from corpus.seed_corpus import SEED_PARTS, load_anchors, load_seed, seed_codebook
 from eval.agreement import cohen_kappa
 from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, load_npt_quotes
 from models.encoder import encode, load_encoder
@@ -56,6 +62,44 @@ def _centre(x: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return out
 
 
+def _construct(book, codes) -> int:
+    return next((NPT_CONSTRUCTS.index(book.ancestors(c)[-1]) for c in codes
+                 if book.ancestors(c) and book.ancestors(c)[-1] in NPT_CONSTRUCTS), -1)
+
+
+def _row(truth, s: np.ndarray, **labels) -> dict:
+    order = np.argsort(-s, axis=1)
+    return {**labels, "kappa": cohen_kappa(truth, order[:, 0].tolist()).value,
+            "top2": float(np.mean([truth[i] in order[i, :2] for i in range(len(truth))]))}
+
+
+def _pooled(sims: np.ndarray, labels: np.ndarray, how: str) -> np.ndarray:
+    out = np.zeros((len(sims), 4))
+    for c in range(4):
+        block = sims[:, labels == c]
+        out[:, c] = block.max(1) if how == "highest" else np.sort(block, 1)[:, -5:].mean(1)
+    return out
+
+
+def anchor_probe(encoder, book, x_quotes: np.ndarray, truth: list[int], studies: np.ndarray
+                 ) -> list[dict]:
+    anchors = [a for a in load_anchors(book) if _construct(book, a.codes) >= 0]
+    labels = np.array([_construct(book, a.codes) for a in anchors])
+    x = encode(encoder, [a.text for a in anchors], batch_size=64)
+    rows = []
+    for how in ("highest", "mean of top 5"):
+        s = _pooled(_unit(x_quotes) @ _unit(x).T, labels, how)
+        rows.append(_row(truth, s, probe=f"similarity, {how}", view="as is"))
+        rows.append(_row(truth, _centre(s, studies), probe=f"similarity, {how}",
+                         view="each study centred"))
+    lr = LogisticRegression(C=0.5, max_iter=3000)
+    rows.append(_row(truth, lr.fit(x, labels).predict_proba(x_quotes), probe="logistic regression",
+                     view="as is"))
+    rows.append(_row(truth, lr.fit(x - x.mean(0), labels).predict_proba(_centre(x_quotes, studies)),
+                     probe="logistic regression", view="each study centred"))
+    return rows
+
+
 def probe(encoder_dir: str | None = None, log=print) -> dict:
     book = seed_codebook()
     seed = [ex for ex in load_seed(book, parts=SEED_PARTS) if ex.meta.get("speaker_role")
@@ -67,9 +111,7 @@ def probe(encoder_dir: str | None = None, log=print) -> dict:
     log(f"encoding {len(seed)} seed excerpts and {len(quotes)} quotes")
     x_seed = encode(encoder, [ex.text for ex in seed], batch_size=64)
     x_quotes = encode(encoder, [q.text for q in quotes])
-    construct = np.array([next((NPT_CONSTRUCTS.index(book.ancestors(c)[-1]) for c in ex.codes
-                                if book.ancestors(c) and book.ancestors(c)[-1] in NPT_CONSTRUCTS),
-                               -1) for ex in seed])
+    construct = np.array([_construct(book, ex.codes) for ex in seed])
     scenario = np.array([ex.meta.get("scenario", "") for ex in seed])
     part = np.array([ex.meta["part"] for ex in seed])
     rows = []
@@ -82,13 +124,10 @@ def probe(encoder_dir: str | None = None, log=print) -> dict:
         views["each study centred"] = (_centre(x, g), _centre(x_quotes, studies))
         for view, (train, test) in views.items():
             for name in ("logistic regression", "centroid", "20 nearest"):
-                s = _scores(name, train, y, test)
-                order = np.argsort(-s, axis=1)
-                rows.append({"parts": "+".join(parts), "view": view, "probe": name,
-                             "kappa": cohen_kappa(truth, order[:, 0].tolist()).value,
-                             "top2": float(np.mean([truth[i] in order[i, :2]
-                                                    for i in range(len(truth))]))})
+                rows.append(_row(truth, _scores(name, train, y, test), parts="+".join(parts),
+                                 view=view, probe=name))
     return {"encoder": encoder_dir or "all-MiniLM-L6-v2 (built-in base)", "rows": rows,
+            "anchors": anchor_probe(encoder, book, x_quotes, truth, studies),
             "n_quotes": len(quotes)}
 
 
@@ -102,6 +141,12 @@ def render(result: dict) -> str:
     for r in result["rows"]:
         lines.append(f"| {r['parts']} | {r['view']} | {r['probe']} | {r['kappa']:.3f} | "
                      f"{r['top2']:.2f} |")
+    lines += ["", "## Anchor utterances", "",
+              "Prototypes with no setting (`corpus/seed/anchors/`, 30 per NPT sub-code, 480 in "
+              "all); the seed corpus is not used.", "",
+              "| probe | view | kappa | top-2 |", "|---|---|---|---|"]
+    for r in result.get("anchors", []):
+        lines.append(f"| {r['probe']} | {r['view']} | {r['kappa']:.3f} | {r['top2']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

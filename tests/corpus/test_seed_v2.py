@@ -1,4 +1,5 @@
-"""Seed corpus v2 meets its style guide and data card, and borrows nothing from the real data."""
+"""Seed corpus v2 and the anchor utterances meet the style guide and data card, and borrow nothing
+from the real data."""
 
 import csv
 import json
@@ -8,7 +9,15 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from corpus.seed_corpus import THEORY_RE, load_seed, seed_files, seed_folder, seed_hash
+from corpus.seed_corpus import (
+    THEORY_RE,
+    load_anchors,
+    load_seed,
+    seed_codebook,
+    seed_files,
+    seed_folder,
+    seed_hash,
+)
 
 ROLES = {"manager", "nurse", "doctor", "interviewer", "patient", "carer",
          "allied_health_professional", "commissioner", "ngo_partner", "pharmacist",
@@ -30,7 +39,7 @@ def v2_rows():
 def all_texts(v2_rows):
     v1 = [json.loads(x)["text"] for x in
           seed_files(("v1",))[0].read_text(encoding="utf-8").splitlines() if x.strip()]
-    return v1 + [r["text"] for r in v2_rows]
+    return v1 + [r["text"] for r in v2_rows] + [a.text for a in load_anchors()]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +97,18 @@ def test_no_duplicates_across_both_parts(all_texts, all_embeddings):
     np.fill_diagonal(sims, 0.0)
     i, j = np.where(np.triu(sims) > 0.95)
     assert [(all_texts[a][:60], all_texts[b][:60]) for a, b in zip(i, j, strict=True)] == []
+
+
+def test_anchors_cover_every_leaf_code_without_theory_words():
+    book = seed_codebook()
+    anchors = load_anchors(book)
+    per_code = Counter(c for a in anchors for c in a.codes)
+    leaves = [c.id for c in book.walk() if not book.children(c.id)]
+    assert {c: per_code[c] for c in leaves if per_code[c] < 30} == {}
+    assert set(per_code) == set(leaves)
+    assert all(len(a.codes) == 1 for a in anchors)
+    assert [(a.id, m.group(0)) for a in anchors if (m := THEORY_RE.search(a.text))] == []
+    assert len({a.id for a in anchors}) == len(anchors)
 
 
 def test_data_card_counts_match_v2(v2_rows):
