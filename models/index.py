@@ -130,13 +130,7 @@ class ExemplarIndex:
         index = faiss.read_index(str(folder / "index.faiss"))
         if hasattr(index, "hnsw"):
             index.hnsw.efSearch = 128
-        exemplars = []
-        with (folder / "exemplars.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                meta = {k: v for k, v in row.items() if k not in ("id", "text", "codes")}
-                exemplars.append(Exemplar(text=row["text"], codes=tuple(row["codes"]),
-                                          id=row.get("id"), meta=meta))
+        exemplars = read_exemplars(folder)
         self = cls(index.d)
         self.exemplars = exemplars
         self._index = index
@@ -149,3 +143,15 @@ class ExemplarIndex:
     def code_positions(self, codes: set[str]) -> np.ndarray:
         return np.array([i for i, ex in enumerate(self.exemplars) if codes & set(ex.codes)],
                         dtype=np.int64)
+
+
+def read_exemplars(folder: str | Path) -> list[Exemplar]:
+    """The exemplars of a model directory, in index order, without loading the index."""
+    exemplars = []
+    with (Path(folder) / "exemplars.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            meta = {k: v for k, v in row.items() if k not in ("id", "text", "codes")}
+            exemplars.append(Exemplar(text=row["text"], codes=tuple(row["codes"]),
+                                      id=row.get("id"), meta=meta))
+    return exemplars

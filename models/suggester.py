@@ -1,4 +1,6 @@
-"""The Suggester: encoder + head + exemplar index, loaded from a model directory.
+"""The Suggester: encoder + head + exemplar index, loaded from and saved to a model directory.
+This module is the only code that knows the directory's layout (``Suggester.load`` / ``save``,
+``read_manifest``, ``is_model_dir``).
 
 A model directory holds::
 
@@ -16,12 +18,13 @@ A model directory holds::
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from corpus.codebook import Codebook, read_yaml
+from corpus.codebook import Codebook, read_yaml, to_yaml
 from corpus.errors import PrecodeInputError
 from models.head import MultiLabelHead
 from models.index import ExemplarIndex
@@ -30,6 +33,21 @@ from models.scoring import blend, neighbour_vote, platt, rollup
 FORMAT_VERSION = 1
 REQUIRED_FILES = ("precode.json", "encoder", "head", "thresholds.json", "codebook.yaml",
                   "index.faiss", "exemplars.jsonl")
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` holds a complete model (a save that finished)."""
+    return (Path(path) / "precode.json").exists()
+
+
+def read_manifest(path: str | Path) -> dict:
+    """A model directory's manifest (``precode.json``) without loading the model."""
+    path = Path(path)
+    try:
+        return json.loads((path / "precode.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PrecodeInputError("not a precode model directory (missing precode.json)",
+                                source=str(path)) from None
 
 
 @dataclass
@@ -89,7 +107,7 @@ class Suggester:
         if missing:
             raise PrecodeInputError(f"not a precode model directory (missing {', '.join(missing)})",
                                     source=str(path))
-        manifest = json.loads((path / "precode.json").read_text())
+        manifest = read_manifest(path)
         if manifest.get("format_version", 0) > FORMAT_VERSION:
             raise PrecodeInputError(f"model format {manifest.get('format_version')} is newer than "
                                     f"this precode understands ({FORMAT_VERSION})",
@@ -104,6 +122,45 @@ class Suggester:
                    codebook=read_yaml(path / "codebook.yaml"),
                    calibration=json.loads((path / "thresholds.json").read_text()),
                    manifest=manifest, path=path)
+
+    @property
+    def encoder_dir(self) -> Path | None:
+        """Where the saved encoder of this model lies (to train a new version from it)."""
+        return self.path / "encoder" if self.path is not None else None
+
+    def copy(self) -> Suggester:
+        """A Suggester sharing this one's encoder, head and calibration, with its own copy of the
+        exemplar index (to grow it without touching the original)."""
+        return Suggester(encoder=self.encoder, head=self.head, index=self.index.copy(),
+                         codebook=self.codebook, calibration=self.calibration,
+                         manifest=self.manifest, path=self.path, lexical=self.lexical)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model directory atomically: everything goes into ``<path>.part`` first, which
+        then replaces ``path``, so a reader never sees half a model. Writes the model card too."""
+        from models.model_card import model_card
+
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.encoder.save(str(tmp / "encoder"))
+        self.head.save(tmp / "head")
+        if self.lexical is not None:
+            self.lexical.save(tmp / "lexical")
+        self.index.save(tmp)
+        (tmp / "codebook.yaml").write_text(to_yaml(self.codebook), encoding="utf-8")
+        (tmp / "thresholds.json").write_text(json.dumps(self.calibration, indent=2))
+        manifest = {"format_version": FORMAT_VERSION,
+                    **{k: v for k, v in self.manifest.items() if k != "format_version"}}
+        (tmp / "precode.json").write_text(json.dumps(manifest, indent=2))
+        (tmp / "model_card.md").write_text(model_card(manifest, self.calibration, self.codebook),
+                                           encoding="utf-8")
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+        self.path, self.manifest = path, manifest
+        return path
 
     def _refresh_exemplar_labels(self) -> None:
         from corpus.excerpts import Excerpt, multi_hot

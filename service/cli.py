@@ -13,11 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
+import models.encoder  # noqa: F401  (offline mode, set before any model-hub library loads)
 from corpus.errors import PrecodeInputError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 app = typer.Typer(help="precode: local code suggestions for qualitative interview transcripts.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -103,15 +100,21 @@ def _stage(msg: str) -> None:
 
 
 def resolve_model(model: Path | None) -> Path:
-    """The model directory to use: the one named, else the built-in (trained on first use)."""
-    if model is not None:
-        return model
+    """The model directory to use: the one named, else ``PRECODE_MODEL_DIR``, else the built-in
+    (trained on first use). Also applies ``PRECODE_TORCH_THREADS``, as the server does."""
+    from models.suggester import is_model_dir
+    from service.settings import Settings
     from training.builtin import builtin_model_dir, ensure_builtin_model
 
-    if not (builtin_model_dir() / "precode.json").exists():
+    settings = Settings()
+    settings.apply_torch_threads()
+    model = model if model is not None else settings.model_dir
+    if model is not None:
+        return model
+    if not is_model_dir(builtin_model_dir(settings.home)):
         _stage("the built-in model is not trained yet; training it now from the seed corpus "
                "(a few minutes, once)")
-    return ensure_builtin_model(progress=True, stage=_stage)
+    return ensure_builtin_model(settings.home, progress=True, stage=_stage)
 
 
 def load_suggester(model: Path | None):
@@ -158,9 +161,10 @@ def train(
     from training.train import train_model
 
     if builtin:
+        from service.settings import Settings
         from training.builtin import ensure_builtin_model
 
-        path = ensure_builtin_model(progress=True, stage=_stage, force=True)
+        path = ensure_builtin_model(Settings().home, progress=True, stage=_stage, force=True)
         console.print(f"built-in model: {path}")
         return
     if not data:

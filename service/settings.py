@@ -1,4 +1,6 @@
-"""Service settings from ``PRECODE_*`` environment variables."""
+"""Settings from ``PRECODE_*`` environment variables: the one place the command line and the server
+resolve them (the home folder, model, database, threads, limits). Offline mode for the model-hub
+libraries is set where the encoder is loaded (``models/encoder.py``)."""
 
 from __future__ import annotations
 
@@ -35,6 +37,13 @@ class Settings(BaseSettings):
     max_document_chars: int = 2_000_000
     max_document_segments: int = 5_000
     segment_unit: str = "turn"
+
+    def apply_torch_threads(self) -> None:
+        """Limit PyTorch to ``torch_threads`` when it is set."""
+        if self.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.torch_threads)
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'precode.db'}"

@@ -16,26 +16,16 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import models.encoder  # noqa: F401  (offline mode, set before any model-hub library loads)
+from eval.bench.datasets import REFERENCE_ENV, reference_data_dir
 
 DATA = Path(__file__).parent / "data"
 
 # ---- reference data (outside the repository) ---------------------------------------------------
-REFERENCE_ENV = "PRECODE_REFERENCE_DATA"
 REQUIRE_ENV = "PRECODE_REQUIRE_REFERENCE_DATA"
 # The datasets the tests read, each a folder of the reference data. A test that needs another one
 # adds it here, so that a partial copy is reported like a missing one.
 REFERENCE_DATASETS = ("refi", "ci_claims", "npt_quotes_dev", "fivewords_two_coder")
-
-
-def reference_data_dir() -> Path:
-    """``$PRECODE_REFERENCE_DATA``, else ``../shared/data`` beside the project."""
-    configured = os.environ.get(REFERENCE_ENV, "").strip()
-    if configured:
-        return Path(configured).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _missing_reference_data() -> str | None:

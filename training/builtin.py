@@ -1,22 +1,19 @@
 """The built-in model: trained from the seed corpus with the npt and integrating codebooks, on
-first use or by ``precode train --builtin``, and cached in ``PRECODE_HOME``."""
+first use or by ``precode train --builtin``, and cached under the home folder the caller passes
+(the service's settings resolve it from ``PRECODE_HOME``)."""
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from models.suggester import is_model_dir
 from training.args import TrainingArguments
 
 # Defaults chosen by `precode bench quality` (eval/results/quality.md).
 BUILTIN_ARGS = TrainingArguments()
-
-
-def precode_home() -> Path:
-    return Path(os.environ.get("PRECODE_HOME") or Path.home() / ".cache" / "precode")
 
 
 def builtin_key(args: TrainingArguments = BUILTIN_ARGS) -> str:
@@ -33,11 +30,11 @@ def builtin_key(args: TrainingArguments = BUILTIN_ARGS) -> str:
     return h.hexdigest()[:12]
 
 
-def builtin_model_dir(args: TrainingArguments = BUILTIN_ARGS) -> Path:
-    return precode_home() / "models" / f"builtin-{builtin_key(args)}"
+def builtin_model_dir(home: Path, args: TrainingArguments = BUILTIN_ARGS) -> Path:
+    return Path(home) / "models" / f"builtin-{builtin_key(args)}"
 
 
-def ensure_builtin_model(*, progress: bool = True, stage=None, force: bool = False,
+def ensure_builtin_model(home: Path, *, progress: bool = True, stage=None, force: bool = False,
                          args: TrainingArguments = BUILTIN_ARGS) -> Path:
     """The built-in model's directory, training it first if it is not cached yet.
 
@@ -46,13 +43,13 @@ def ensure_builtin_model(*, progress: bool = True, stage=None, force: bool = Fal
     from corpus.seed_corpus import DEFAULT_PARTS, load_seed, seed_codebook
     from training.train import train_model
 
-    target = builtin_model_dir(args)
-    if (target / "precode.json").exists() and not force:
+    target = builtin_model_dir(home, args)
+    if is_model_dir(target) and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / ".builtin.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "precode.json").exists() and not force:
+        if is_model_dir(target) and not force:
             return target
         codebook = seed_codebook()
         return train_model(load_seed(codebook), codebook, target, args=args, progress=progress,

@@ -15,21 +15,20 @@ import hashlib
 import json
 import logging
 import platform
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from corpus.codebook import Codebook, to_yaml
+from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
 from corpus.excerpts import Excerpt, multi_hot
 from models.encoder import default_base_model, encode, load_encoder
 from models.head import MultiLabelHead
 from models.index import Exemplar, ExemplarIndex
 from models.lexical import LexicalHead
-from models.suggester import FORMAT_VERSION
+from models.suggester import Suggester
 from training.args import TrainingArguments
 from training.calibration import (
     calibrate,
@@ -119,18 +118,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     lexical = (LexicalHead(C=args.head_C, random_state=args.seed).fit(
         [ex.text for ex in excerpts], y, classes) if calibration["lexical_weight"] else None)
 
-    tmp = out.with_name(out.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    encoder.save(str(tmp / "encoder"))
-    head.save(tmp / "head")
-    if lexical is not None:
-        lexical.save(tmp / "lexical")
-    index.save(tmp)
-    (tmp / "codebook.yaml").write_text(to_yaml(codebook), encoding="utf-8")
-    (tmp / "thresholds.json").write_text(json.dumps(calibration, indent=2))
     manifest = {
-        "format_version": FORMAT_VERSION,
         "precode_version": _version("precode"),
         "versions": {k: _version(k) for k in ("sentence-transformers", "transformers", "torch",
                                                "faiss-cpu", "scikit-learn", "numpy")},
@@ -150,14 +138,9 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
         "heldout_metrics": metrics,
         "training_seconds": round(time.perf_counter() - started, 1),
     }
-    (tmp / "precode.json").write_text(json.dumps(plain_json(manifest), indent=2))
-    from training.model_card import model_card
-
-    (tmp / "model_card.md").write_text(model_card(manifest, calibration, codebook),
-                                       encoding="utf-8")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    Suggester(encoder=encoder, head=head, index=index, codebook=codebook,
+              calibration=plain_json(calibration), manifest=plain_json(manifest),
+              lexical=lexical).save(out)
     stage(f"model written to {out} in {manifest['training_seconds']:.0f} s")
     return out
 
@@ -191,14 +174,12 @@ def refit_model(model_dir: str | Path, excerpts: list[Excerpt], out: str | Path,
     only calibration, head and exemplar index are redone (seconds, not minutes)."""
     from dataclasses import replace as dc_replace
 
-    from corpus.codebook import read_yaml
-
     model_dir = Path(model_dir)
-    manifest = json.loads((model_dir / "precode.json").read_text())
+    old = Suggester.load(model_dir)
+    manifest = old.manifest
     args = dc_replace(TrainingArguments(**manifest["training_args"]), epochs=0)
-    book = codebook or read_yaml(model_dir / "codebook.yaml")
-    old = ExemplarIndex.load(model_dir)
-    known = {ex.text: old.vectors[i] for i, ex in enumerate(old.exemplars)}
-    return train_model(excerpts, book, out, args=args, base_model=model_dir / "encoder",
+    book = codebook or old.codebook
+    known = {ex.text: old.index.vectors[i] for i, ex in enumerate(old.index.exemplars)}
+    return train_model(excerpts, book, out, args=args, base_model=old.encoder_dir,
                        progress=progress, stage=stage, known_embeddings=known,
                        sources=[f"refit of {model_dir.name}", *manifest.get("training_sources", [])])

@@ -29,10 +29,16 @@ NPT_CONSTRUCTS = ["npt.coherence", "npt.cognitive_participation", "npt.collectiv
 NPT_EXPERT = {"kappa": 0.25, "top2": 0.78}
 
 
+REFERENCE_ENV = "PRECODE_REFERENCE_DATA"
+
+
 def reference_data_dir() -> Path:
-    """``PRECODE_REFERENCE_DATA``, else ``../shared/data`` beside the checkout."""
-    env = os.environ.get("PRECODE_REFERENCE_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
+    """``$PRECODE_REFERENCE_DATA``, else ``../shared/data`` beside the checkout; the one place the
+    benchmarks and the tests find the reference data."""
+    configured = os.environ.get(REFERENCE_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def _folder(folder: str | Path | None, name: str) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -37,15 +36,12 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
         from service.services.project_models import ProjectModels
 
         app.state.settings = settings
-        if settings.torch_threads:
-            import torch
-
-            torch.set_num_threads(settings.torch_threads)
+        settings.apply_torch_threads()
         app.state.inference_limit = asyncio.Semaphore(settings.inference_concurrency)
         engine, app.state.sessions = await run_in_threadpool(open_database,
                                                              settings.sqlalchemy_url())
         app.state.suggester = suggester or await run_in_threadpool(_load_model,
-                                                                   settings.model_dir)
+                                                                   settings)
         app.state.models = ProjectModels(app.state.sessions, app.state.suggester)
         worker = JobWorker(JobContext(app.state.sessions, settings, app.state.models),
                            threads=settings.job_workers, poll_seconds=settings.job_poll_seconds,
@@ -115,8 +111,8 @@ def _limit_body(app: FastAPI, limit: int) -> None:
         return await call_next(request)
 
 
-def _load_model(model_dir: Path | None):
+def _load_model(settings: Settings):
     from models.suggester import Suggester
     from training.builtin import ensure_builtin_model
 
-    return Suggester.load(model_dir or ensure_builtin_model(progress=False))
+    return Suggester.load(settings.model_dir or ensure_builtin_model(settings.home, progress=False))

@@ -14,7 +14,6 @@ this host's, no longer running): pre-coding resumes, retraining is marked failed
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -339,15 +338,15 @@ def _supersede_pending(session: Session, document_id: int) -> None:
 def _base_excerpts(model_dir: Path, book: Codebook) -> list[Excerpt]:
     """The model's own exemplars (its training data), without earlier project codings (those
     come fresh from the reviews) and with codes outside ``book`` left out."""
+    from models.index import read_exemplars
+
     out = []
-    with (model_dir / "exemplars.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if str(row.get("id") or "").startswith(SEGMENT_PREFIX):
-                continue
-            codes = tuple(c for c in row["codes"] if c in book)
-            if codes or not row["codes"]:
-                out.append(Excerpt(text=row["text"], codes=codes, id=row.get("id")))
+    for ex in read_exemplars(model_dir):
+        if str(ex.id or "").startswith(SEGMENT_PREFIX):
+            continue
+        codes = tuple(c for c in ex.codes if c in book)
+        if codes or not ex.codes:
+            out.append(Excerpt(text=ex.text, codes=codes, id=ex.id))
     return out
 
 

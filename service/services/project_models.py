@@ -32,14 +32,6 @@ def exemplar_id(segment_id: int) -> str:
     return f"{SEGMENT_PREFIX}{segment_id}"
 
 
-def fork(base: Suggester) -> Suggester:
-    """A Suggester sharing ``base``'s encoder and heads but with its own exemplar index, so that
-    changing it leaves ``base`` (and every other project) unchanged."""
-    return Suggester(encoder=base.encoder, head=base.head, index=base.index.copy(),
-                     codebook=base.codebook, calibration=base.calibration,
-                     manifest=base.manifest, path=base.path, lexical=base.lexical)
-
-
 @dataclass
 class ProjectModel:
     version_id: int
@@ -89,7 +81,7 @@ class ProjectModels:
                 if n_folded is None:  # version 0, or a version from before the count was kept
                     n_folded = review_mark(session=session, project_id=project_id,
                                            upto=version.folded_review_id)[1]
-                held = ProjectModel(version.id, version.version, fork(self._base(version.path)),
+                held = ProjectModel(version.id, version.version, self._base(version.path).copy(),
                                     review_id=version.folded_review_id, n_reviews=n_folded)
                 self._catch_up(session, project_id, held, latest, total)
                 with self._guard:

@@ -170,3 +170,30 @@ def test_removed_exemplar_stops_being_evidence(tiny_model):
     assert fresh.remove_exemplars({"review-1"}) == 1
     after = fresh._suggestion("integrating.negotiating", 0.9, 0.5, emb, 3).evidence
     assert "review-1" not in {e.id for e in after} and after
+
+
+def test_save_writes_a_whole_model_that_loads_with_its_exemplars(tiny_model, tmp_path):
+    """Saving a grown copy: the new directory loads and suggests with the added exemplar; the
+    original model and the copy it was made from keep their own exemplars; a leftover half-written
+    ``.part`` from an interrupted save does not get in the way; saving again replaces the folder."""
+    from models.suggester import is_model_dir, read_manifest
+
+    base = Suggester.load(tiny_model)
+    grown = base.copy()
+    grown.add_exemplars([NEGOTIATING], [["integrating.negotiating"]], ids=["mine-1"])
+    assert len(grown.index) == len(base.index) + 1
+    out = tmp_path / "grown"
+    (tmp_path / "grown.part").mkdir()
+    (tmp_path / "grown.part" / "junk").write_text("half a save")
+    grown.save(out)
+    assert is_model_dir(out) and not (tmp_path / "grown.part").exists()
+    assert read_manifest(out)["classes"] == read_manifest(tiny_model)["classes"]
+    assert (out / "model_card.md").read_text().startswith("# precode model card")
+    again = Suggester.load(out)
+    [result] = again.suggest([NEGOTIATING], min_confidence=0.0, top_k=1)
+    assert result.suggestions[0].evidence[0].id == "mine-1"
+    assert "mine-1" not in {e.id for e in Suggester.load(tiny_model).index.exemplars}
+    grown.save(out)  # over an existing model
+    assert not (out / "junk").exists() and is_model_dir(out)
+    with pytest.raises(PrecodeInputError, match="missing precode.json"):
+        read_manifest(tmp_path)

@@ -149,3 +149,19 @@ def test_show_prints_segments(tiny_model, tmp_path):
     bad.write_text('{"x": 1}\n')
     result = invoke("show", bad)
     assert result.exit_code == 2 and "bad.jsonl:1" in result.output
+
+
+def test_commands_use_the_model_the_environment_names(tiny_model, tmp_path, monkeypatch):
+    """PRECODE_MODEL_DIR works for every command as for the server: no --model, and the built-in
+    model is not trained into an empty home."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PRECODE_HOME", str(home))
+    monkeypatch.setenv("PRECODE_MODEL_DIR", str(tiny_model))
+    result = invoke("suggest", "--json", "--min-confidence", "0", "--top-k", "1",
+                    "I agreed to cover their weekend shift if they took our blood tests.")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["suggestions"]
+    assert not (home / "models").exists()
+    monkeypatch.setenv("PRECODE_MODEL_DIR", str(tmp_path / "nowhere"))
+    result = invoke("suggest", "Hello")
+    assert result.exit_code == 2 and "nowhere" in result.output
