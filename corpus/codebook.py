@@ -193,37 +193,6 @@ def builtin_path(name: str) -> Path:
     return Path(str(resources.files("corpus") / "codebooks" / f"{name}.yaml"))
 
 
-def load_codebook(name_or_path: str | Path) -> Codebook:
-    """Load a built-in codebook by name (``npt``) or a file: ``.yaml``/``.yml``, ``.csv``, ``.qdc``."""
-    text = str(name_or_path)
-    if text in builtin_names():
-        return read_yaml(builtin_path(text))
-    path = Path(name_or_path)
-    if not path.exists():
-        raise CodebookError(f"no such file, and not a built-in codebook ({', '.join(builtin_names())})",
-                            source=text)
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        return read_yaml(path)
-    if suffix == ".csv":
-        return read_csv(path)
-    if suffix == ".qdc":
-        return read_qdc(path)
-    if suffix == ".qdpx":
-        from corpus.refi import read_qdpx_codebook  # noqa: PLC0415 - optional reader
-
-        return read_qdpx_codebook(path)
-    raise CodebookError("unknown codebook format (use .yaml, .csv or .qdc)", source=text)
-
-
-def load_codebooks(spec: str | list[str]) -> Codebook:
-    """``"npt,integrating"`` or a list of names/paths, combined into one codebook."""
-    parts = spec if isinstance(spec, list) else [s.strip() for s in spec.split(",") if s.strip()]
-    if not parts:
-        raise CodebookError("no codebook given", field="codebook")
-    return Codebook.combine([load_codebook(p) for p in parts])
-
-
 def _as_text(value, src: str, code_id: str, key: str) -> str:
     if value is None:
         return ""

@@ -13,7 +13,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from corpus.codebook import Codebook, load_codebooks
+from corpus.codebook import Codebook
+from corpus.codebook_files import load_codebooks
 from corpus.excerpts import Excerpt, read_excerpts
 
 SEED_CODEBOOKS = "npt,integrating"

@@ -10,8 +10,7 @@ from pathlib import Path
 
 from service.batch import write_csv, write_jsonl
 from service.report_html import write_html
-
-MODEL_USER = "precode model"
+from service.services.users import MODEL_USER
 
 
 def document_text(path: Path, records: list[dict]) -> tuple[str, list[tuple[int, int]]]:

@@ -82,7 +82,7 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def npt_integrating():
-    from corpus.codebook import load_codebooks
+    from corpus.codebook_files import load_codebooks
 
     return load_codebooks("npt,integrating")
 

@@ -31,9 +31,9 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         from service.db.session import open_database
-        from service.jobs import JobWorker
         from service.services.jobs import JobContext
         from service.services.project_models import ProjectModels
+        from service.worker import JobWorker
 
         app.state.settings = settings
         settings.apply_torch_threads()

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from models.suggester import Suggester
 from service.api.schemas import MAX_ID
 from service.db.models import ApiToken, User
-from service.jobs import JobWorker
 from service.problems import Problem
 from service.services.project_models import ProjectModels
 from service.services.projects import Access, require_project
 from service.services.users import token_row
 from service.settings import Settings
+from service.worker import JobWorker
 
 # an id in the path, or an optional one to filter by (ids past MAX_ID are refused: 422)
 PathId = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Document, Project, Review, Segment, Suggestion, User
 from service.services.projects import project_codebook
-from service.writers import MODEL_USER, describe
+from service.services.users import MODEL_USER
+from service.writers import describe
 
 CSV_COLUMNS = ["unit", "coder", "code", "origin", "confidence", "document", "start", "end",
                "speaker", "text"]

@@ -64,7 +64,7 @@ def project_codebook(project: Project) -> Codebook:
 
 def builtin_codebook(spec: str) -> Codebook:
     """Only built-in names: a request never names a file on the server."""
-    from corpus.codebook import load_codebooks
+    from corpus.codebook_files import load_codebooks
 
     names = [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [n for n in names if n not in builtin_names()]
@@ -76,7 +76,7 @@ def builtin_codebook(spec: str) -> Codebook:
 
 
 def read_codebook_upload(filename: str, data: bytes) -> Codebook:
-    from corpus.codebook import load_codebook
+    from corpus.codebook_files import load_codebook
 
     suffix = Path(filename).suffix.lower()
     if suffix not in CODEBOOK_SUFFIXES:

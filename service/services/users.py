@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from corpus.errors import PrecodeInputError
 from service.db.models import ApiToken, User, utcnow
 from service.problems import Problem, not_found
-from service.writers import MODEL_USER
 
+# The name under which the model's suggestions appear as a coder (in exports and agreement);
+# no person may take it.
+MODEL_USER = "precode model"
 TOKEN_PREFIX = "pc_"
 RESERVED_NAMES = {MODEL_USER.casefold(), "model"}
 

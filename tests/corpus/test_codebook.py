@@ -9,13 +9,12 @@ from corpus.codebook import (
     Code,
     Codebook,
     builtin_names,
-    load_codebook,
-    load_codebooks,
     read_qdc,
     to_csv,
     to_qdc,
     to_yaml,
 )
+from corpus.codebook_files import load_codebook, load_codebooks
 from corpus.errors import CodebookError
 from service.cli import app
 

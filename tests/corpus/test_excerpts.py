@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from corpus.codebook import load_codebooks
+from corpus.codebook_files import load_codebooks
 from corpus.errors import ExcerptError
 from corpus.excerpts import Excerpt, read_excerpts, to_dataset, write_excerpts
 

@@ -9,7 +9,8 @@ from xml.sax.saxutils import quoteattr
 import pytest
 import xmlschema
 
-from corpus.codebook import Code, Codebook, load_codebook
+from corpus.codebook import Code, Codebook
+from corpus.codebook_files import load_codebook
 from corpus.errors import PrecodeInputError
 from corpus.refi import (
     project_excerpts,

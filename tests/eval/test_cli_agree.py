@@ -18,11 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def app():
     from service.cli import app
-    from service.cli_agree import register
 
-    register(app)
-    register(app)  # idempotent
-    assert sum(c.name == "agree" for c in app.registered_commands) == 1
     return app
 
 

@@ -165,3 +165,13 @@ def test_commands_use_the_model_the_environment_names(tiny_model, tmp_path, monk
     monkeypatch.setenv("PRECODE_MODEL_DIR", str(tmp_path / "nowhere"))
     result = invoke("suggest", "Hello")
     assert result.exit_code == 2 and "nowhere" in result.output
+
+
+def test_help_lists_every_command_once():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    names = ["train", "suggest", "code", "show", "evaluate", "serve", "agree", "codebook", "bench",
+             "users"]
+    listed = [line.split()[1] for line in result.output.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 1]
+    assert sorted(n for n in listed if n in names) == sorted(names)

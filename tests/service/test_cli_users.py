@@ -7,16 +7,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from service.api.app import create_app
-from service.cli_users import register
 from tests.service.conftest import make_settings
 
 
 def cli_app() -> typer.Typer:
     from service.cli import app
 
-    register(app)
-    register(app)  # idempotent
-    assert [g.name for g in app.registered_groups].count("users") == 1
     return app
 
 
