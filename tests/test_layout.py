@@ -76,3 +76,10 @@ def test_no_modules_import_each_other_in_a_loop():
     for module in sorted(graph):
         reach(module, module, {module})
     assert loops == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_two_modules_share_a_name_within_a_package(package):
+    names = [p.stem for p in (ROOT / package).rglob("*.py")
+             if p.stem != "__init__" and "migrations" not in p.parts]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

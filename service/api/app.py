@@ -58,15 +58,25 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
     app = FastAPI(title="precode", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
     from service import metrics as metrics_module
     from service import problems
-    from service.api.routes import documents, exports, health, jobs, projects, reviews, suggest, users
+    from service.api.routes import (
+        documents_routes,
+        exports_routes,
+        health_routes,
+        jobs_routes,
+        projects_routes,
+        reviews_routes,
+        suggest_routes,
+        users_routes,
+    )
 
     problems.install(app)
     _limit_body(app, settings.max_upload_bytes + MULTIPART_SLACK)
     metrics = metrics_module.install(app)
     from service.api.schemas import PROBLEM_RESPONSES
 
-    app.include_router(health.router)
-    for module in (suggest, users, projects, documents, jobs, reviews, exports):
+    app.include_router(health_routes.router)
+    for module in (suggest_routes, users_routes, projects_routes, documents_routes, jobs_routes,
+                   reviews_routes, exports_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     _problem_media_type(app)
     return app

@@ -1,4 +1,5 @@
-"""One router per resource (each module's ``router``), mounted by ``service.api.app``; the modules
-are the public API"""
+"""One router per resource, mounted by ``service.api.app``: each ``<resource>_routes`` module has a
+``router``. The modules are the public API."""
 
-__all__ = ['documents', 'exports', 'health', 'jobs', 'projects', 'reviews', 'suggest', 'users']
+__all__ = ["documents_routes", "exports_routes", "health_routes", "jobs_routes", "projects_routes",
+           "reviews_routes", "suggest_routes", "users_routes"]

@@ -13,7 +13,7 @@ from service.api.deps import (
     SuggesterDep,
     ViewerAccess,
 )
-from service.api.routes.documents import read_limited
+from service.api.routes.documents_routes import read_limited
 from service.api.schemas import (
     CodebookOut,
     CodeOut,
