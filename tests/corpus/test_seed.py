@@ -84,15 +84,19 @@ def test_no_near_duplicates_under_the_base_encoder(rows):
     assert [(rows[a]["id"], rows[b]["id"]) for a, b in zip(i, j, strict=True)] == []
 
 
-def test_data_card_counts_match_the_data(rows):
-    card = (Path(seed_path()).parent / "README.md").read_text(encoding="utf-8")
-    counts = Counter(c for r in rows for c in r["codes"])
-    for code, n in counts.items():
+def check_card_tables(card: str, rows: list[dict]) -> None:
+    """The data card's tables give each code's, scenario's and speaker role's count in ``rows``."""
+    for code, n in Counter(c for r in rows for c in r["codes"]).items():
         assert f"| `{code}` | {n} |" in card, code
     for scenario, n in Counter(r["scenario"] for r in rows).items():
         assert re.search(rf"\| `{scenario}` \|.*\| {n} \|", card), scenario
     for role, n in Counter(r["speaker_role"] for r in rows).items():
         assert f"| {role} | {n} |" in card, role
+
+
+def test_data_card_counts_match_the_data(rows):
+    card = (Path(seed_path()).parent / "README.md").read_text(encoding="utf-8")
+    check_card_tables(card, rows)
     assert f"{len(rows):,} excerpts" in card
 
 
