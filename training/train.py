@@ -68,12 +68,14 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
                 args: TrainingArguments | None = None, base_model: str | Path | None = None,
                 progress: bool = True, stage: Stage | None = None,
                 sources: list[str] | None = None,
-                known_embeddings: dict[str, np.ndarray] | None = None) -> Path:
+                known_embeddings: dict[str, np.ndarray] | None = None,
+                encoder=None) -> Path:
     """Train and write a model directory; returns its path. The directory is written whole or
     not at all (a half-trained model never replaces a working one).
 
     ``known_embeddings`` (text -> vector from the same encoder, only used without fine-tuning)
-    spares encoding texts again.
+    spares encoding texts again; ``encoder``, ``base_model`` already loaded, spares loading it
+    again (fine-tuned in place when ``args.epochs`` > 0).
     """
     args = args or TrainingArguments()
     stage = stage or (lambda msg: log.info(msg))
@@ -91,7 +93,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
                                 field="data")
     set_seed(args.seed)
     base = Path(base_model) if base_model else default_base_model()
-    encoder = load_encoder(base)
+    encoder = encoder if encoder is not None else load_encoder(base)
     fit, held = split_heldout(excerpts, classes, args)
     y = multi_hot(excerpts, classes)
 
@@ -181,5 +183,5 @@ def refit_model(model_dir: str | Path, excerpts: list[Excerpt], out: str | Path,
     book = codebook or old.codebook
     known = {ex.text: old.index.vectors[i] for i, ex in enumerate(old.index.exemplars)}
     return train_model(excerpts, book, out, args=args, base_model=old.encoder_dir,
-                       progress=progress, stage=stage, known_embeddings=known,
+                       encoder=old.encoder, progress=progress, stage=stage, known_embeddings=known,
                        sources=[f"refit of {model_dir.name}", *manifest.get("training_sources", [])])

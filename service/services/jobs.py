@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
 from corpus.excerpts import Excerpt
+from models.index import read_exemplars
 from service.db.models import (
     JOB_KINDS,
     Document,
@@ -338,8 +339,6 @@ def _supersede_pending(session: Session, document_id: int) -> None:
 def _base_excerpts(model_dir: Path, book: Codebook) -> list[Excerpt]:
     """The model's own exemplars (its training data), without earlier project codings (those
     come fresh from the reviews) and with codes outside ``book`` left out."""
-    from models.index import read_exemplars
-
     out = []
     for ex in read_exemplars(model_dir):
         if str(ex.id or "").startswith(SEGMENT_PREFIX):
