@@ -48,6 +48,9 @@ def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
                          f"{_fmt(s['recall'])} | {_fmt(s['f1'])} | {_fmt(s['kappa'])} | "
                          f"{calibration['thresholds'].get(code, 0.5):.3f} |")
         lines.append("")
+    rec = calibration.get("recalibration")
+    if rec:
+        lines += _recalibration_section(rec)
     rare = [c for c, n in m["code_counts"].items() if 0 < n < m["training_args"]["min_examples"]]
     unseen = [c for c, n in m["code_counts"].items()
               if n == 0 and c not in calibration["thresholds"]]
@@ -63,3 +66,20 @@ def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
     lines += [f"- {k}: {v}" for k, v in m["versions"].items()]
     lines += [f"- python: {m['python']}", f"- precode: {m['precode_version']}", ""]
     return "\n".join(lines)
+
+
+def _recalibration_section(rec: dict) -> list[str]:
+    b, a = rec["before"], rec["after"]
+    lines = ["## Calibrated on the researcher's own coded excerpts", "",
+             f"Confidences are mapped a second time (a = {rec['a']:.3f}, b = {rec['b']:.3f} on "
+             f"their log-odds) on {rec['n_excerpts']} coded excerpts"
+             + (f" from `{rec['source']}`" if rec.get("source") else "")
+             + f"; a code is suggested only at confidence {rec['floor']:.2f} or more. Judged "
+             f"codes: {', '.join(rec['judged'])}.", "",
+             "On held-out halves of those excerpts (the mapping fitted on the other half):", "",
+             "| | calibration error (ECE) | segments with a suggestion | precision |",
+             "|---|---|---|---|",
+             f"| before | {_fmt(b['ece'])} | {b['suggested_share']:.0%} | {_fmt(b['precision'])} |",
+             f"| after | {_fmt(a['ece'])} | {a['suggested_share']:.0%} | {_fmt(a['precision'])} |",
+             ""]
+    return lines

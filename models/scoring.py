@@ -10,6 +10,9 @@ Suggester, so both use exactly the same arithmetic.
    confidence of 0.7 means about 70% of such suggestions were right there.
 5. Parent codes: ``1 - prod(1 - child confidence)`` over their children (noisy-OR), or their own
    confidence if that is higher, so a construct can pass while no single sub-code does.
+6. Optionally, ``confidence' = sigmoid(a' * logit(confidence) + b')``: a second mapping fitted on a
+   researcher's own coded excerpts (``precode calibrate``), so that confidences mean what they say
+   on their speech, not only on the training data's held-out part.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ def neighbour_vote(sims: np.ndarray, ids: np.ndarray, exemplar_labels: np.ndarra
     total = weights.sum(axis=1, keepdims=True)
     vote = np.einsum("nk,nkc->nc", weights, labels)
     return np.divide(vote, total, out=np.zeros_like(vote), where=total > 0)
+
+
+def recalibrated(conf: np.ndarray, a: float, b: float) -> np.ndarray:
+    """Step 6: a Platt mapping of the confidences' log-odds (monotone, so the order of codes
+    within a segment is kept)."""
+    c = np.clip(conf, 1e-6, 1.0 - 1e-6)
+    return platt(np.log(c / (1.0 - c)), a, b)
 
 
 def blend(p: np.ndarray, v: np.ndarray, w: float, lex: np.ndarray | None = None,

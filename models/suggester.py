@@ -28,7 +28,7 @@ from corpus.codebook import Codebook, read_yaml, to_yaml
 from corpus.errors import PrecodeInputError
 from models.head import MultiLabelHead
 from models.index import ExemplarIndex
-from models.scoring import blend, neighbour_vote, platt, rollup
+from models.scoring import blend, neighbour_vote, platt, recalibrated, rollup
 
 FORMAT_VERSION = 1
 REQUIRED_FILES = ("precode.json", "encoder", "head", "thresholds.json", "codebook.yaml",
@@ -186,6 +186,8 @@ class Suggester:
         conf = platt(blend(p, v, cal["blend_weight"], lex, w_lex), cal["platt"]["a"],
                      cal["platt"]["b"])
         full, columns = rollup(conf, self.classes_, self.codebook)
+        if cal.get("recalibration"):
+            full = recalibrated(full, cal["recalibration"]["a"], cal["recalibration"]["b"])
         return full, columns, sims, ids
 
     def suggest(self, texts: list[str], *, min_confidence: float | None = None,

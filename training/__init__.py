@@ -16,4 +16,5 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "choose_classes": "training.calibration",
     "split_heldout": "training.calibration",
     "heldout_scores": "training.calibration",
+    "recalibrate": "training.recalibration",
 })

@@ -26,22 +26,7 @@ from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, TwoCoderData
 from eval.bench.systems import run_system
 from models.encoder import load_encoder
 from training.args import TrainingArguments
-
-CALIBRATION_BINS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001]
-
-
-def reliability(conf: np.ndarray, hit: np.ndarray) -> tuple[list[dict], float]:
-    """Bins of confidence with their mean confidence and observed share of hits; ECE."""
-    conf, hit = conf.ravel(), hit.ravel().astype(float)
-    rows, ece = [], 0.0
-    for lo, hi in zip(CALIBRATION_BINS[:-1], CALIBRATION_BINS[1:], strict=True):
-        m = (conf >= lo) & (conf < hi)
-        if not m.any():
-            continue
-        rows.append({"bin": f"{lo:.1f}-{min(hi, 1.0):.1f}", "n": int(m.sum()),
-                     "confidence": float(conf[m].mean()), "observed": float(hit[m].mean())})
-        ece += m.sum() / len(conf) * abs(conf[m].mean() - hit[m].mean())
-    return rows, float(ece)
+from training.recalibration import reliability
 
 
 def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *,
@@ -64,28 +49,61 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
         t = time.perf_counter()
         s = run_system(system, train, codebook, texts, args=run_args, base=base)
         cols = [s.columns.index(c) for c in NPT_CONSTRUCTS]
-        conf, passed = s.conf[:, cols], s.pred[:, cols]
-        pred = conf.argmax(1)
-        order = np.argsort(-conf, axis=1)
-        onehot = np.zeros_like(conf, dtype=bool)
-        onehot[np.arange(len(truth)), truth] = True
-        table, ece = reliability(conf, onehot)
-        suggested = passed.any(1)
-        right = onehot[passed]
-        out["systems"][name] = {
-            "kappa": cohen_kappa(truth, pred.tolist()).value,
-            "top2": float(np.mean([truth[i] in order[i, :2] for i in range(len(truth))])),
-            "accuracy": float(np.mean(pred == np.array(truth))),
-            "recall": [float(np.mean(pred[np.array(truth) == k] == k)) if k in truth else None
-                       for k in range(4)],
-            "ece": ece, "reliability": table,
-            "suggested_share": float(suggested.mean()),
-            "suggestion_precision": float(right.mean()) if right.size else None,
-            "mean_top_confidence": float(conf.max(1).mean()),
-            "n_train": len(train),
-            "seconds": round(time.perf_counter() - t, 1),
-        }
+        seconds = round(time.perf_counter() - t, 1)
+        out["systems"][name] = _npt_entry(s.conf[:, cols], s.pred[:, cols], truth, len(train),
+                                          seconds)
+        if name == "precode":
+            conf, passed = recalibrated_folds(s.conf[:, cols], truth, n_folds=5, seed=args.seed)
+            out["systems"][RECALIBRATED] = dict(
+                _npt_entry(conf, passed, truth, len(train), seconds), recalibrated=True)
     return out
+
+
+# ``precode calibrate`` judged the way a researcher would use it: on the quotes of the other folds
+RECALIBRATED = "precode, calibrated on the other quotes (5 folds)"
+
+
+def recalibrated_folds(conf: np.ndarray, truth: list[int], *, n_folds: int, seed: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Construct confidences mapped by ``training.recalibration`` fitted on the other folds'
+    quotes, and the decisions at the thresholds chosen there (the default floor of 0.5)."""
+    from models.scoring import recalibrated
+    from training.recalibration import fit_recalibration
+
+    onehot = np.zeros_like(conf, dtype=bool)
+    onehot[np.arange(len(truth)), truth] = True
+    judged = np.ones(len(NPT_CONSTRUCTS), dtype=bool)
+    after = np.zeros_like(conf)
+    passed = np.zeros_like(conf, dtype=bool)
+    for train, test in folds_for(len(truth), n_folds, seed):
+        r = fit_recalibration(conf[train], onehot[train], judged, NPT_CONSTRUCTS, {})
+        after[test] = recalibrated(conf[test], r["a"], r["b"])
+        passed[test] = after[test] >= np.array([r["thresholds"][c] for c in NPT_CONSTRUCTS])
+    return after, passed
+
+
+def _npt_entry(conf: np.ndarray, passed: np.ndarray, truth: list[int], n_train: int,
+               seconds: float) -> dict:
+    pred = conf.argmax(1)
+    order = np.argsort(-conf, axis=1)
+    onehot = np.zeros_like(conf, dtype=bool)
+    onehot[np.arange(len(truth)), truth] = True
+    table, ece = reliability(conf, onehot)
+    suggested = passed.any(1)
+    right = onehot[passed]
+    return {
+        "kappa": cohen_kappa(truth, pred.tolist()).value,
+        "top2": float(np.mean([truth[i] in order[i, :2] for i in range(len(truth))])),
+        "accuracy": float(np.mean(pred == np.array(truth))),
+        "recall": [float(np.mean(pred[np.array(truth) == k] == k)) if k in truth else None
+                   for k in range(4)],
+        "ece": ece, "reliability": table,
+        "suggested_share": float(suggested.mean()),
+        "suggestion_precision": float(right.mean()) if right.size else None,
+        "mean_top_confidence": float(conf.max(1).mean()),
+        "n_train": n_train,
+        "seconds": seconds,
+    }
 
 
 def folds_for(n: int, k: int, seed: int) -> list[tuple[list[int], list[int]]]:
@@ -177,10 +195,14 @@ def _render_npt(r: dict) -> list[str]:
                      + " / ".join(_f(x) for x in s["recall"])
                      + f" | {_f(s['ece'])} | {s['suggested_share']:.0%} | "
                      f"{_f(s['suggestion_precision'])} | {s['seconds']:.0f} |")
-    model = r["systems"].get("precode")
-    if model:
-        lines += ["", "Reliability of precode's construct confidences (each quote x construct "
-                  "decision; observed = share where the authors gave that construct):", "",
+    for name, title in (("precode", "precode's construct confidences"),
+                        (RECALIBRATED, "the same confidences after `precode calibrate` on the "
+                                       "other folds' quotes")):
+        model = r["systems"].get(name)
+        if not model:
+            continue
+        lines += ["", f"Reliability of {title} (each quote x construct decision; observed = "
+                  "share where the authors gave that construct):", "",
                   "| confidence | decisions | mean confidence | observed |", "|---|---|---|---|"]
         for row in model["reliability"]:
             lines.append(f"| {row['bin']} | {row['n']} | {row['confidence']:.2f} | "

@@ -123,3 +123,24 @@ def test_setfit_baseline_trains_and_leaves_nothing_behind(tmp_path, monkeypatch)
                                single_label=True, with_parents=False, log=lambda *_: None)
     assert 0.0 <= out["references"]["coder B"]["setfit"]["micro_f1"] <= 1.0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_confidences_that_know_nothing_are_mapped_to_abstention():
+    """``precode calibrate`` as the benchmark judges it: fitted on the other folds, a model whose
+    construct confidences are unrelated to the truth is mapped to about the base rate and
+    suggests nothing, while one that ranks the truth first keeps suggesting it."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, 200).tolist()
+    noise = rng.dirichlet(np.ones(4) * 0.5, 200)  # confident, and unrelated to the truth
+    _, before = real_data.reliability(noise, np.eye(4, dtype=bool)[truth])
+    conf, passed = real_data.recalibrated_folds(noise, truth, n_folds=5, seed=0)
+    _, after = real_data.reliability(conf, np.eye(4, dtype=bool)[truth])
+    assert not passed.any()
+    assert after < before / 2
+    assert abs(conf.mean() - 0.25) < 0.05
+    good = noise.copy()
+    good[np.arange(200), truth] += 1.0
+    good /= good.sum(1, keepdims=True)
+    conf, passed = real_data.recalibrated_folds(good, truth, n_folds=5, seed=0)
+    hits = np.eye(4, dtype=bool)[truth][passed]
+    assert passed.any(1).mean() > 0.5 and hits.mean() > 0.8

@@ -1,0 +1,158 @@
+"""Confidence that means what it says on a researcher's own speech.
+
+A model's confidences are calibrated on a held-out part of its training data. When that data was
+written differently from the researcher's transcripts (the built-in model learns from authored
+excerpts), a confidence of 0.7 can be right far less often than 70% of the time. ``recalibrate``
+fits a second mapping (``models.scoring.recalibrated``) on excerpts the researcher has coded
+themselves, and makes the model abstain where it cannot do better than a coin: a code is suggested
+only where its recalibrated confidence reaches ``floor`` (by default 0.5, more likely right than
+wrong) and the threshold that best separates the researcher's codings.
+
+Only the columns the coded excerpts speak to are judged: the codes they use and their ancestors
+(an excerpt coded with a construct says nothing about that construct's sub-codes). Excerpts whose
+text is one of the model's exemplars are left out, since the model would find itself. The
+figures reported beside the mapping are cross-fitted: the mapping is fitted on one half of the
+excerpts and measured on the other, then the other way round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from corpus.codebook import Codebook
+from corpus.errors import PrecodeInputError
+from corpus.excerpts import Excerpt
+from models.scoring import best_threshold, fit_platt, recalibrated
+from models.suggester import Suggester
+
+__all__ = ["MIN_EXCERPTS", "RecalibrationReport", "fit_recalibration", "judged_truth",
+           "recalibrate", "reliability"]
+
+MIN_EXCERPTS = 20
+BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
+
+
+def judged_truth(excerpts: list[Excerpt], columns: list[str], codebook: Codebook
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, judged): ``truth[i, j]`` is whether code ``columns[j]`` applies to excerpt ``i``
+    (itself or through a sub-code); ``judged[j]`` whether the excerpts speak to that column."""
+    used: set[str] = set()
+    truth = np.zeros((len(excerpts), len(columns)), dtype=bool)
+    position = {c: j for j, c in enumerate(columns)}
+    for i, ex in enumerate(excerpts):
+        for code in ex.codes:
+            for c in (code, *(codebook.ancestors(code) if code in codebook else ())):
+                used.add(c)
+                if c in position:
+                    truth[i, position[c]] = True
+    judged = np.array([c in used for c in columns], dtype=bool)
+    return truth, judged
+
+
+def reliability(conf: np.ndarray, hit: np.ndarray) -> tuple[list[dict], float]:
+    """Bins of confidence with their mean confidence and observed share of hits; the expected
+    calibration error (ECE)."""
+    conf, hit = np.asarray(conf).ravel(), np.asarray(hit).ravel().astype(float)
+    rows, ece = [], 0.0
+    for lo, hi in zip(BINS[:-1], BINS[1:], strict=True):
+        m = (conf >= lo) & (conf < hi)
+        if not m.any():
+            continue
+        rows.append({"bin": f"{lo:.1f}-{min(hi, 1.0):.1f}", "n": int(m.sum()),
+                     "confidence": float(conf[m].mean()), "observed": float(hit[m].mean())})
+        ece += m.sum() / len(conf) * abs(conf[m].mean() - hit[m].mean())
+    return rows, float(ece)
+
+
+def fit_recalibration(conf: np.ndarray, truth: np.ndarray, judged: np.ndarray, columns: list[str],
+                      old_thresholds: dict[str, float], *, floor: float = 0.5) -> dict:
+    """The mapping ``a, b`` fitted on the judged columns, and a threshold for every column: the
+    threshold with the best F1 on the judged ones, never below ``floor``; the old threshold
+    carried through the mapping (and at least ``floor``) for the others."""
+    x, y = conf[:, judged], truth[:, judged]
+    c = np.clip(x, 1e-6, 1.0 - 1e-6)
+    a, b = fit_platt(np.log(c / (1.0 - c)).ravel(), y.ravel())
+    rec = recalibrated(conf, a, b)
+    thresholds = {}
+    for j, code in enumerate(columns):
+        if judged[j] and truth[:, j].any():
+            t = best_threshold(rec[:, j], truth[:, j])[0]
+        else:
+            t = float(recalibrated(np.array([old_thresholds.get(code, 0.5)]), a, b)[0])
+        thresholds[code] = round(max(floor, t), 4)
+    return {"a": a, "b": b, "floor": floor, "thresholds": thresholds}
+
+
+@dataclass
+class RecalibrationReport:
+    """What ``precode calibrate`` says: how many excerpts were used, and on held-out halves the
+    calibration error and suggestions before and after."""
+
+    n_excerpts: int
+    n_left_out: int
+    judged: list[str]
+    before: dict
+    after: dict
+
+    def to_dict(self) -> dict:
+        return {"n_excerpts": self.n_excerpts, "n_left_out": self.n_left_out,
+                "judged": self.judged, "before": self.before, "after": self.after}
+
+
+def _summary(conf: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict:
+    table, ece = reliability(conf, truth)
+    right = truth[pred]
+    return {"ece": round(ece, 4), "reliability": table,
+            "suggested_share": round(float(pred.any(1).mean()), 4) if len(pred) else 0.0,
+            "suggestions": int(pred.sum()),
+            "precision": round(float(right.mean()), 4) if right.size else None}
+
+
+def recalibrate(model: Suggester, excerpts: list[Excerpt], *, floor: float = 0.5, seed: int = 0,
+                source: str = "") -> tuple[Suggester, RecalibrationReport]:
+    """A copy of ``model`` whose confidences are mapped on ``excerpts`` (coded by the researcher,
+    in the model's codebook), with the cross-fitted report. ``model`` is left unchanged."""
+    if not 0.0 < floor < 1.0:
+        raise PrecodeInputError("the abstention floor must be between 0 and 1", field="floor")
+    known = {e.text for e in model.index.exemplars}
+    usable = [e for e in excerpts if e.text not in known and e.codes]
+    left_out = len(excerpts) - len(usable)
+    if len(usable) < MIN_EXCERPTS:
+        raise PrecodeInputError(
+            f"{len(usable)} coded excerpts can be used ({left_out} were empty or among the model's "
+            f"own exemplars); calibrating needs at least {MIN_EXCERPTS}", source=source or None)
+    base = dict(model.calibration)
+    base.pop("recalibration", None)
+    plain = model.copy()
+    plain.calibration = base
+    texts = [e.text for e in usable]
+    conf, columns, _, _ = plain.confidences(plain.embed(texts), texts)
+    truth, judged = judged_truth(usable, columns, model.codebook)
+    if not judged.any():
+        raise PrecodeInputError("none of the coded excerpts' codes is one the model suggests",
+                                source=source or None)
+    old_t = np.array([base["thresholds"].get(c, 0.5) for c in columns])
+    # cross-fitted figures: fit on one half, measure on the other
+    order = np.random.default_rng(seed).permutation(len(usable))
+    halves = [order[: len(order) // 2], order[len(order) // 2:]]
+    after_conf = np.zeros_like(conf)
+    after_pred = np.zeros_like(conf, dtype=bool)
+    for k in (0, 1):
+        fit, test = halves[1 - k], halves[k]
+        r = fit_recalibration(conf[fit], truth[fit], judged, columns, base["thresholds"],
+                              floor=floor)
+        after_conf[test] = recalibrated(conf[test], r["a"], r["b"])
+        after_pred[test] = after_conf[test] >= np.array([r["thresholds"][c] for c in columns])
+    j = judged
+    report = RecalibrationReport(
+        n_excerpts=len(usable), n_left_out=left_out, judged=[c for c, u in zip(columns, j, strict=True) if u],
+        before=_summary(conf[:, j], truth[:, j], (conf >= old_t)[:, j]),
+        after=_summary(after_conf[:, j], truth[:, j], after_pred[:, j]))
+    final = fit_recalibration(conf, truth, judged, columns, base["thresholds"], floor=floor)
+    out = model.copy()
+    out.calibration = dict(base, thresholds=final["thresholds"], recalibration={
+        "a": final["a"], "b": final["b"], "floor": floor, "source": source,
+        **report.to_dict()})
+    return out, report
