@@ -6,7 +6,9 @@ excerpts), a confidence of 0.7 can be right far less often than 70% of the time.
 fits a second mapping (``models.scoring.recalibrated``) on excerpts the researcher has coded
 themselves, and makes the model abstain where it cannot do better than a coin: a code is suggested
 only where its recalibrated confidence reaches ``floor`` (by default 0.5, more likely right than
-wrong) and the threshold that best separates the researcher's codings.
+wrong) and the threshold that best separates the researcher's codings. The mapping never turns
+the model's order round: where higher confidence goes with being right less often, every segment
+gets the base rate.
 
 Only the columns the coded excerpts speak to are judged: the codes they use and their ancestors
 (an excerpt coded with a construct says nothing about that construct's sub-codes). Excerpts whose
@@ -74,6 +76,11 @@ def fit_recalibration(conf: np.ndarray, truth: np.ndarray, judged: np.ndarray, c
     x, y = conf[:, judged], truth[:, judged]
     c = np.clip(x, 1e-6, 1.0 - 1e-6)
     a, b = fit_platt(np.log(c / (1.0 - c)).ravel(), y.ravel())
+    if a < 0.0:
+        # higher confidence, less often right: the mapping does not turn the model round, it
+        # says what is known, the base rate, for every segment
+        rate = float(np.clip(y.mean(), 1e-4, 1 - 1e-4))
+        a, b = 0.0, float(np.log(rate / (1.0 - rate)))
     rec = recalibrated(conf, a, b)
     thresholds = {}
     for j, code in enumerate(columns):

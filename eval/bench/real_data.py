@@ -55,7 +55,8 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
         if name == "precode":
             conf, passed = recalibrated_folds(s.conf[:, cols], truth, n_folds=5, seed=args.seed)
             out["systems"][RECALIBRATED] = dict(
-                _npt_entry(conf, passed, truth, len(train), seconds), recalibrated=True)
+                _npt_entry(conf, passed, truth, len(train), seconds, rank=s.conf[:, cols]),
+                recalibrated=True)
     return out
 
 
@@ -83,9 +84,12 @@ def recalibrated_folds(conf: np.ndarray, truth: list[int], *, n_folds: int, seed
 
 
 def _npt_entry(conf: np.ndarray, passed: np.ndarray, truth: list[int], n_train: int,
-               seconds: float) -> dict:
-    pred = conf.argmax(1)
-    order = np.argsort(-conf, axis=1)
+               seconds: float, rank: np.ndarray | None = None) -> dict:
+    """Kappa, top-2 and recall from the order of ``rank`` (default ``conf``: a recalibration
+    keeps the model's order but may tie it at the base rate); calibration from ``conf``."""
+    rank = conf if rank is None else rank
+    pred = rank.argmax(1)
+    order = np.argsort(-rank, axis=1)
     onehot = np.zeros_like(conf, dtype=bool)
     onehot[np.arange(len(truth)), truth] = True
     table, ece = reliability(conf, onehot)
