@@ -2,8 +2,11 @@
 
 A code's ``id`` spells its path (``npt.coherence.differentiation``). Its parent is the code named
 by an explicit ``parent`` field, else the code it is nested under in YAML, else the longest dotted
-prefix of its id that is itself a code. Loading validates the whole tree and raises
-:class:`~corpus.errors.CodebookError` naming the file and the code.
+prefix of its id that is itself a code. Ids may hold letters of any script (``sárga``), digits and
+``_ - .``. Loading validates the whole tree and raises :class:`~corpus.errors.CodebookError` naming
+the file and the code. A code without a definition is accepted: its name stands in for the
+definition and :attr:`Codebook.warnings` says so. Wherever a code is named, its id or its label
+will do (:meth:`Codebook.resolve`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -27,7 +31,7 @@ QDC_NS = "urn:QDA-XML:codebook:1.0"
 GUID_NAMESPACE = uuid.UUID("5c1c7a1e-6c0d-4d0e-9a43-707265636f64")  # stable GUIDs per code id
 CSV_COLUMNS = ["id", "label", "definition", "include", "exclude"]
 CSV_OPTIONAL = ["parent", "examples"]
-_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-.]*$")
+_ID_RE = re.compile(r"^\w[\w\-.]*$")  # \w: letters and digits of any script, and _
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Codebook:
     description: str = ""
     version: str = ""
     source: str | None = None
+    warnings: list[str] = field(default_factory=list, compare=False)
 
     # ---- tree access -------------------------------------------------------------------------
     def __contains__(self, code_id: object) -> bool:
@@ -116,6 +121,21 @@ class Codebook:
             out.update(self.ancestors(cid))
         return out
 
+    def resolve(self, name: str) -> str | None:
+        """The id of the code ``name`` names: its id, else its label (case, spacing and Unicode
+        form ignored) or the id made from it, when exactly one code has it; else None."""
+        name = unicodedata.normalize("NFC", str(name)).strip()
+        if name in self.codes:
+            return name
+        key = _label_key(name)
+        found = [c.id for c in self.codes.values() if _label_key(c.label) == key]
+        if len(found) == 1:
+            return found[0]
+        made = slug(name)
+        found = [c.id for c in self.codes.values() if c.id == made or
+                 c.id.rsplit(".", 1)[-1] == made]
+        return found[0] if len(found) == 1 else None
+
     def guid_of(self, code_id: str) -> str:
         code = self.codes[code_id]
         return code.guid or str(uuid.uuid5(GUID_NAMESPACE, f"{self.id}/{code_id}"))
@@ -158,8 +178,14 @@ class Codebook:
                                     field=code.id)
             if not code.label.strip():
                 raise CodebookError("empty label", source=src, field=code.id)
-            if code.codable and not code.definition.strip():
-                raise CodebookError("empty definition", source=src, field=code.id)
+        undefined = [c for c in self.codes.values() if c.codable and not c.definition.strip()]
+        for code in undefined:
+            code.definition = code.label
+        if undefined:
+            names = ", ".join(c.id for c in undefined[:10])
+            more = f" and {len(undefined) - 10} more" if len(undefined) > 10 else ""
+            self.warnings.append(f"{src}: {len(undefined)} code(s) without a definition use "
+                                 f"their name instead: {names}{more}")
         for code in self.codes.values():
             seen = [code.id]
             parent = code.parent
@@ -177,10 +203,12 @@ class Codebook:
             return books[0]
         codes = [replace(c, examples=list(c.examples)) for b in books for c in b]
         name = "+".join(b.id for b in books)
-        return Codebook.from_codes(codes, id=name, label=" + ".join(b.label for b in books),
+        book = Codebook.from_codes(codes, id=name, label=" + ".join(b.label for b in books),
                                    description="\n\n".join(b.description for b in books if
                                                            b.description),
                                    source=name)
+        book.warnings = [w for b in books for w in b.warnings]
+        return book
 
 
 # ---- loading ----------------------------------------------------------------------------------
@@ -293,10 +321,16 @@ def read_csv(path: str | Path) -> Codebook:
     src = str(path)
     reader = csv.DictReader(io.StringIO(read_text(path, error=CodebookError), newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    missing = [c for c in ("id", "label", "definition") if c not in header]
-    if missing:
-        raise CodebookError(f"missing column(s) {', '.join(missing)}; expected "
-                            f"{','.join(CSV_COLUMNS)}", source=src, line=1)
+    # other programs' names for the columns (Taguette: tag, description); a missing id is made
+    # from the label, a missing label is the id, a missing definition the label
+    for ours, theirs in (("label", ("name", "tag", "code", "path")),
+                         ("definition", ("description", "memo"))):
+        if ours not in header:
+            header = [ours if h == next((t for t in theirs if t in header), None) else h
+                      for h in header]
+    if "id" not in header and "label" not in header:
+        raise CodebookError(f"missing column id or label; expected {','.join(CSV_COLUMNS)}",
+                            source=src, line=1)
     reader.fieldnames = header
     codes = []
     for row in reader:
@@ -306,13 +340,14 @@ def read_csv(path: str | Path) -> Codebook:
         values = {k: (v or "").strip() for k, v in row.items()}
         if not any(values.values()):
             continue
-        if not values["id"]:
-            raise CodebookError("empty id", source=src, line=line, field="id")
-        if not values["definition"]:
-            raise CodebookError("empty definition", source=src, line=line, field=values["id"])
+        if not values.get("id"):
+            if not values.get("label"):
+                raise CodebookError("empty id", source=src, line=line, field="id")
+            values["id"] = slug(values["label"])
         examples = [e.strip() for e in values.get("examples", "").split("|") if e.strip()]
-        codes.append(Code(id=values["id"], label=values["label"] or values["id"],
-                          definition=values["definition"], include=values.get("include", ""),
+        codes.append(Code(id=values["id"], label=values.get("label") or values["id"],
+                          definition=values.get("definition", ""),
+                          include=values.get("include", ""),
                           exclude=values.get("exclude", ""), examples=examples,
                           parent=values.get("parent") or None))
     return Codebook.from_codes(codes, id=path.stem, source=src)
@@ -363,8 +398,14 @@ def parse_description(text: str) -> dict:
     return out
 
 
+def _label_key(label: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", label).casefold().split())
+
+
 def slug(name: str) -> str:
-    s = re.sub(r"[^0-9A-Za-z]+", "_", name.strip().lower()).strip("_")
+    """An id made from a name: lower case, letters of any script kept (``Sárga`` -> ``sárga``),
+    every run of other characters one ``_``."""
+    s = re.sub(r"[\W_]+", "_", unicodedata.normalize("NFC", name).strip().lower()).strip("_")
     return s or "code"
 
 

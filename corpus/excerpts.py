@@ -111,6 +111,8 @@ def read_excerpts(path: str | Path, codebook: Codebook | None = None, *,
             if not code:
                 continue
             if codebook is not None and code not in codebook:
+                code = codebook.resolve(code) or code  # a code's label names it too
+            if codebook is not None and code not in codebook:
                 if drop_unknown:
                     continue
                 raise ExcerptError(f"unknown code {code!r} (not in codebook {codebook.id}; map "

@@ -1,8 +1,12 @@
 """REFI-QDA project exchange (.qdpx): read codebook, users, text sources and codings; write them.
 
 A .qdpx is a zip holding ``project.qde`` (XML, namespace ``urn:QDA-XML:project:1.0``) and the
-source files under ``sources/``. Selection offsets (``startPosition``/``endPosition``) are
-character positions, i.e. Python string indices (Unicode code points), into the source text.
+source files under ``sources/``. A source's text is kept exactly as its file has it, less a
+byte-order mark (CR LF line ends stay). In the file, selection offsets (``startPosition``/
+``endPosition``) count characters the way the writing program does (UTF-16 code units for NVivo,
+ATLAS.ti and MAXQDA, code points for QualCoder: :mod:`corpus.positions` says why); in
+:class:`Coding` they are Python string indices (code points) into :attr:`Source.text`. precode
+writes UTF-16 code units, as NVivo reads them.
 
 Reading is defensive: entries escaping the archive, archives larger than ``max_uncompressed``
 once unpacked, XML with entities or external references and non-zip files are refused with a
@@ -28,6 +32,7 @@ from xml.sax.saxutils import escape, quoteattr
 from corpus.codebook import Codebook, code_elements, codes_from_refi
 from corpus.errors import CodebookError, PrecodeInputError
 from corpus.excerpts import Excerpt
+from corpus.positions import PRECODE_ORIGIN, UNITS, UTF16, TextPositions, position_unit
 from corpus.xmlsafe import parse_xml
 
 NS = "urn:QDA-XML:project:1.0"
@@ -68,6 +73,8 @@ class QdaProject:
     codings: list[Coding]
     skipped_empty: int = 0  # zero-length selections left out
     notes: list[str] = field(default_factory=list)
+    origin: str = ""  # the program that wrote the file, as its ``origin`` attribute says
+    position_unit: str = UTF16  # how the file counts positions (see corpus.positions)
 
 
 def norm_guid(guid: str | None) -> str:
@@ -150,18 +157,24 @@ class _Archive:
 
 # ---- reading ----------------------------------------------------------------------------------
 def read_qdpx(path: str | Path, *, max_uncompressed: int = MAX_UNCOMPRESSED,
-              require_text: bool = True) -> QdaProject:
+              require_text: bool = True, positions: str | None = None) -> QdaProject:
     """Read a .qdpx project. A text source whose file is missing is an error naming the source,
-    unless ``require_text=False`` (its ``text`` is then ``None`` and a note says so)."""
+    unless ``require_text=False`` (its ``text`` is then ``None``, its codings keep the file's
+    positions, and a note says so). ``positions`` (``"utf16"`` or ``"codepoint"``) overrides the
+    unit chosen from the file's ``origin``."""
     path = Path(path)
+    if positions is not None and positions not in UNITS:
+        raise PrecodeInputError(f"unknown position unit {positions!r} (use {' or '.join(UNITS)})",
+                                field="positions")
     arc = _Archive(path, max_uncompressed)
     try:
-        return _read_project(path, arc, require_text)
+        return _read_project(path, arc, require_text, positions)
     finally:
         arc.zf.close()
 
 
-def _read_project(path: Path, arc: _Archive, require_text: bool) -> QdaProject:
+def _read_project(path: Path, arc: _Archive, require_text: bool,
+                  positions: str | None = None) -> QdaProject:
     entry = arc.project_entry()
     src = arc.where(entry.filename)
     root = parse_xml(arc.read(entry), source=src)
@@ -169,6 +182,9 @@ def _read_project(path: Path, arc: _Archive, require_text: bool) -> QdaProject:
         raise PrecodeInputError(f"root element is {root.tag}, not <Project> in {NS}", source=src)
     q = f"{{{NS}}}"
     notes: list[str] = []
+    origin = root.get("origin") or ""
+    unit = positions or position_unit(origin)
+    unit_name = "UTF-16 code units" if unit == UTF16 else "characters"
 
     codebook = None
     codes_el = root.find(f"{q}CodeBook/{q}Codes")
@@ -204,6 +220,7 @@ def _read_project(path: Path, arc: _Archive, require_text: bool) -> QdaProject:
         name = _nfc(el.get("name")) or guid
         text = _source_text(el, arc, name, require_text, notes)
         sources[guid] = Source(guid=guid, name=name, text=text)
+        index = TextPositions(text, unit) if text is not None else None
         for sel in el.iterfind(f"{q}PlainTextSelection"):
             sel_guid = norm_guid(sel.get("guid"))
             where = f"{name} [selection {sel.get('guid')}]"
@@ -212,9 +229,11 @@ def _read_project(path: Path, arc: _Archive, require_text: bool) -> QdaProject:
             if end < start:
                 raise PrecodeInputError(f"{where}: endPosition {end} is before startPosition "
                                         f"{start}", source=src)
-            if text is not None and end > len(text):
-                raise PrecodeInputError(f"{where}: endPosition {end} is past the end of the text "
-                                        f"({len(text)} characters)", source=src)
+            if index is not None:
+                if end > index.length:
+                    raise PrecodeInputError(f"{where}: endPosition {end} is past the end of the "
+                                            f"text ({index.length} {unit_name})", source=src)
+                start, end = index.to_index(start), index.to_index(end, end=True)
             if start == end:
                 skipped_empty += 1
                 continue
@@ -243,7 +262,8 @@ def _read_project(path: Path, arc: _Archive, require_text: bool) -> QdaProject:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(other_kinds.items()))
         notes.append(f"skipped non-text sources: {kinds}")
     return QdaProject(name=root.get("name") or path.stem, codebook=codebook, users=users,
-                      sources=sources, codings=codings, skipped_empty=skipped_empty, notes=notes)
+                      sources=sources, codings=codings, skipped_empty=skipped_empty, notes=notes,
+                      origin=origin, position_unit=unit)
 
 
 def _position(sel, attr: str, src: str, where: str) -> int:
@@ -358,7 +378,8 @@ def project_excerpts(project: QdaProject, *, coder: str | None = None) -> list[E
         if text is None:
             raise PrecodeInputError(f"source {docs[guid]!r} has no text in the project, so its "
                                     "coded excerpts cannot be cut", field="document")
-        out.append(Excerpt(text=text[start:end], codes=tuple(codes), coder=name,
+        out.append(Excerpt(text=text[start:end].replace("\r\n", "\n"), codes=tuple(codes),
+                           coder=name,
                            document=docs[guid], start=start, end=end))
     return out
 
@@ -373,12 +394,13 @@ def _text(value: str) -> str:
 
 
 def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tuple[str, str]],
-               codings: Iterable[dict], origin: str = "precode",
+               codings: Iterable[dict], origin: str = PRECODE_ORIGIN,
                created: datetime | None = None) -> Path:
     """Write a .qdpx that validates against the REFI-QDA Project schema.
 
     ``documents``: (name, full text); ``codings``: dicts with ``document``, ``start``, ``end``
-    (code-point offsets), ``codes`` (code ids), ``user`` (name) and optional ``description``.
+    (code-point offsets, written as UTF-16 code units as NVivo reads them), ``codes`` (code
+    ids), ``user`` (name) and optional ``description``.
     Same inputs, same bytes: GUIDs are derived from names and ``created`` defaults to a fixed
     time (pass ``datetime.now(UTC)`` to stamp the real time).
     """
@@ -430,10 +452,12 @@ def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tupl
         files.append((f"sources/{guid}.txt", text.encode("utf-8")))
         lines.append(f'  <TextSource guid="{guid}" name={quoteattr(name)} '
                      f'plainTextPath="internal://{guid}.txt" creationDateTime="{stamp}">')
+        units = TextPositions(text, UTF16)
         for row, sel in spans[name]:
             user = users[row["user"]]
-            lines.append(f'    <PlainTextSelection guid="{sel}" startPosition="{row["start"]}" '
-                         f'endPosition="{row["end"]}" creatingUser="{user}" '
+            lines.append(f'    <PlainTextSelection guid="{sel}" '
+                         f'startPosition="{units.to_position(row["start"])}" '
+                         f'endPosition="{units.to_position(row["end"])}" creatingUser="{user}" '
                          f'creationDateTime="{stamp}">')
             if row.get("description"):
                 lines.append(f"      <Description>{_text(str(row['description']))}</Description>")

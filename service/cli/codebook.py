@@ -28,6 +28,8 @@ def codebook_show(
     from corpus.codebook_files import load_codebooks
 
     book = load_codebooks(codebook)
+    for warning in book.warnings:
+        err_console.print(f"warning: {escape(warning)}")
     tree = Tree(f"[bold]{escape(book.label)}[/bold] ({escape(book.id)}, {len(book)} codes)")
     nodes = {}
     for code in book.walk():
@@ -54,6 +56,8 @@ def codebook_export(
     from corpus.codebook_files import load_codebooks
 
     book = load_codebooks(codebook)
+    for warning in book.warnings:
+        err_console.print(f"warning: {escape(warning)}")
     writers = {"qdc": lambda b: to_qdc(b), "csv": lambda b: to_csv(b).encode("utf-8"),
                "yaml": lambda b: to_yaml(b).encode("utf-8")}
     if format not in writers:

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Document, Project, Review, Segment, Suggestion, User
+from service.db.models import Document, Project, Review, Segment, Suggestion, Upload, User
 from service.services.projects import project_codebook
 from service.services.users import MODEL_USER
 from service.writers import describe
@@ -129,16 +129,43 @@ def _description(unit: CodedUnit, project: Project) -> str:
 
 def export_qdpx(*, session: Session, project: Project, path: Path) -> Path:
     """The documents, the codebook, and the codings with humans and the model as separate
-    users."""
+    users. When every document came from one uploaded .qdpx project, that project is exported
+    whole (``corpus.refi_update``) with the codings made here added; codings of the file's own
+    users are already in it."""
     from corpus.refi import write_qdpx
 
-    documents = session.scalars(select(Document).where(Document.project_id == project.id)
-                                .order_by(Document.id))
+    documents = list(session.scalars(select(Document).where(Document.project_id == project.id)
+                                     .order_by(Document.id)))
     codings = [{"document": u.document.name, "start": u.segment.start, "end": u.segment.end,
                 "codes": u.codes, "user": u.coder, "description": _description(u, project)}
                for u in coded_units(session=session, project=project) if u.codes]
+    uploads = {d.upload_id for d in documents}
+    if len(uploads) == 1:
+        upload = session.get(Upload, uploads.pop())
+        if upload is not None and upload.filename.lower().endswith(".qdpx"):
+            return _export_into_upload(upload, documents, codings, project, path)
     return write_qdpx(path, codebook=project_codebook(project),
                       documents=[(d.name, d.text) for d in documents], codings=codings)
+
+
+def _export_into_upload(upload: Upload, documents: list[Document], codings: list[dict],
+                        project: Project, path: Path) -> Path:
+    import tempfile
+
+    from corpus.refi import document_names, read_qdpx
+    from corpus.refi_update import add_codings
+
+    with tempfile.TemporaryDirectory(prefix="precode-export-") as tmp:
+        src = Path(tmp) / "project.qdpx"
+        src.write_bytes(upload.raw)
+        original = read_qdpx(src)
+        by_text: dict[str, list[str]] = {}
+        for guid, name in document_names(original).items():
+            by_text.setdefault(original.sources[guid].text or "", []).append(name)
+        names = {d.name: (by_text.get(d.text) or [d.name])[0] for d in documents}
+        own = set(original.users.values())
+        rows = [dict(c, document=names[c["document"]]) for c in codings if c["user"] not in own]
+        return add_codings(src, path, rows, codebook=project_codebook(project), user=MODEL_USER)
 
 
 # ---- agreement --------------------------------------------------------------------------------
@@ -151,14 +178,3 @@ def project_codings(*, session: Session, project: Project):
         codings.add(unit.coder, unit.unit, unit.codes)
         codings.texts[unit.unit] = unit.segment.text
     return codings
-
-
-def agreement(*, session: Session, project: Project, mode: str = "multilabel",
-              level: str = "nominal", bootstrap: int = 1000, seed: int = 0) -> dict:
-    """The report of ``precode agree`` (with the project's codebook) and the disagreements."""
-    from eval.agreement_report import agreement_report, find_disagreements
-
-    codings = project_codings(session=session, project=project)
-    report = agreement_report(codings, mode=mode, level=level,
-                              codebook=project_codebook(project), n_boot=bootstrap, seed=seed)
-    return {**report, "disagreements": find_disagreements(codings)}

@@ -90,8 +90,9 @@ def test_missing_parent_and_empty_definition(tmp_path):
     with pytest.raises(CodebookError, match=r"\[a\]: parent 'zz' does not exist"):
         load_codebook(p)
     p = write(tmp_path, "empty_def.yaml", "codes:\n  - {id: a.b, label: B, definition: '  '}\n")
-    with pytest.raises(CodebookError, match=r"empty_def\.yaml \[a\.b\]: empty definition"):
-        load_codebook(p)
+    book = load_codebook(p)  # accepted, with a warning naming the file and the code
+    assert book["a.b"].definition == "B"
+    assert book.warnings == [f"{p}: 1 code(s) without a definition use their name instead: a.b"]
 
 
 def test_broken_yaml_reports_line(tmp_path):
@@ -234,11 +235,11 @@ def test_qdc_with_external_entity_is_refused(tmp_path):
 
 
 def test_csv_codebook_errors_name_the_line(tmp_path):
-    p = write(tmp_path, "c.csv", "id,label,definition,include,exclude\na,A,defined,,\nb,B,,,\n")
-    with pytest.raises(CodebookError, match=r"c\.csv:3 \[b\]: empty definition"):
-        load_codebook(p)
-    p = write(tmp_path, "h.csv", "code,name\na,A\n")
-    with pytest.raises(CodebookError, match=r"h\.csv:1: missing column\(s\) id, label, definition"):
+    p = write(tmp_path, "c.csv", "id,label,definition,include,exclude\na,A,defined,,\nb,,,,\n")
+    book = load_codebook(p)  # a blank definition (and label) is accepted with a warning
+    assert (book["b"].label, book["b"].definition) == ("b", "b") and "b" in book.warnings[0]
+    p = write(tmp_path, "h.csv", "when,where\na,A\n")
+    with pytest.raises(CodebookError, match=r"h\.csv:1: missing column id or label"):
         load_codebook(p)
 
 

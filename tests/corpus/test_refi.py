@@ -48,9 +48,15 @@ QUOTE_WHOLE = "Honestly, I was calm about it."
 QUOTE_LONG = "I had green tea – très bon 😀 – and felt rushed."
 
 
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def _selection(n: int, source: str, quote: str, body: str, *, name: str | None = None) -> str:
-    start = TEXTS[source].index(quote)
-    return (f'<PlainTextSelection startPosition="{start}" endPosition="{start + len(quote)}" '
+    # ATLAS.ti counts UTF-16 code units, as NVivo does: the emoji is two
+    before = TEXTS[source][:TEXTS[source].index(quote)]
+    start, end = _utf16(before), _utf16(before + quote)
+    return (f'<PlainTextSelection startPosition="{start}" endPosition="{end}" '
             f'guid="{_g(4, n)}" creatingUser="{ZOE}" name={quoteattr(name or quote)}>{body}'
             "</PlainTextSelection>")
 
@@ -132,7 +138,8 @@ def test_atlas_style_project_loads_codes_users_sources_and_codings(tmp_path):
     assert end - start == len(QUOTE_WHOLE)
     long = [c for c in p.codings if c.code_id == "tea_green_tea"]
     assert long[0].description == "why green, not black?"
-    assert long[0].end - long[0].start == len(QUOTE_LONG)  # the emoji is one character
+    # without the text there is nothing to convert with: the file's UTF-16 units (emoji: two)
+    assert long[0].end - long[0].start == _utf16(QUOTE_LONG) == len(QUOTE_LONG) + 1
     assert any("non-text sources: 1 PictureSource" in n for n in p.notes)
     assert any("1 selection(s) carry no code" in n for n in p.notes)  # the comment-only one
     assert any("without a description" in n and "calm" in n for n in p.notes)
