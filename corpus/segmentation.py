@@ -23,6 +23,7 @@ from corpus.transcripts import (
     TRANSCRIPT_SUFFIXES,
     Transcript,
     is_interviewer_label,
+    parse_text,
     read_segments_table,
     read_transcript,
 )
@@ -144,10 +145,12 @@ def segment_transcript(transcript: Transcript, *, unit: str = "turn", min_chars:
         interviewer = is_interviewer_label(speaker, interviewer_labels)
         for merged in _merge_short(pieces, min_chars):
             for s, e in _split_long(text, merged, max_chars):
+                times = transcript.times(s, e)
                 segments.append(Segment(
                     document=transcript.document, start=s, end=e, text=text[s:e],
                     speaker=speaker, id=f"{transcript.document}#{len(segments) + 1}",
-                    is_interviewer=interviewer))
+                    is_interviewer=interviewer,
+                    meta={"time_start": times[0], "time_end": times[1]} if times else {}))
     return segments
 
 
@@ -155,9 +158,23 @@ def load_segments(path: str | Path, *, unit: str = "turn", min_chars: int = 40,
                   max_chars: int = 1200, interviewer_labels: Iterable[str] | None = None,
                   document: str | None = None) -> list[Segment]:
     """Segments from any supported file: a ready table (.csv, .jsonl) as it is, a transcript
-    (.txt, .docx, .vtt, .srt) read and cut by :func:`segment_transcript`."""
+    (.txt, .docx, .vtt, .srt) read and cut by :func:`segment_transcript`, and every text source of
+    a REFI-QDA project (.qdpx), each named as :func:`corpus.refi.document_names` names it (offsets
+    into the source's text as the project has it)."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix == ".qdpx":
+        from corpus.refi import document_names, read_qdpx
+
+        project = read_qdpx(path)
+        out: list[Segment] = []
+        for guid, name in document_names(project).items():
+            text = project.sources[guid].text or ""
+            if text.strip():
+                out += segment_transcript(parse_text(text, document=name), unit=unit,
+                                          min_chars=min_chars, max_chars=max_chars,
+                                          interviewer_labels=interviewer_labels)
+        return out
     if suffix in TABLE_SUFFIXES:
         return read_segments_table(path, interviewer_labels=interviewer_labels)
     if suffix in TRANSCRIPT_SUFFIXES:
@@ -165,4 +182,5 @@ def load_segments(path: str | Path, *, unit: str = "turn", min_chars: int = 40,
                                   min_chars=min_chars, max_chars=max_chars,
                                   interviewer_labels=interviewer_labels)
     raise TranscriptError(f"unsupported file type {suffix or '(no suffix)'!r}; supported: "
-                          f"{', '.join(TRANSCRIPT_SUFFIXES + TABLE_SUFFIXES)}", source=str(path))
+                          f"{', '.join(TRANSCRIPT_SUFFIXES + TABLE_SUFFIXES + ('.qdpx',))}",
+                          source=str(path))

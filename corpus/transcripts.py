@@ -12,6 +12,10 @@ run until the next label. Timestamps such as ``[00:01:23]``, ``(00:12)``, ``00:0
 timestamp ends the turn (the same speaker goes on in a new turn). A text without speaker labels
 gives one turn per paragraph, with no speaker.
 
+Header and metadata lines are not speech and give no turn: ``Key: value`` lines whose key is one
+of :data:`METADATA_KEYS` (``Date: 14/03/2024``, ``Location:``, ``Interview ID:``, ...) anywhere,
+and in a labelled text every line before the first speaker label (a title, a study name).
+
 Which ``Word:`` at the start of a line is a speaker label is a guess: a known role (Interviewer,
 Participant 2, P3, ...), a Title Case name before a colon, or any name used as a label on at least
 two lines. A text counts as labelled when it has a known role label or at least two label lines.
@@ -41,12 +45,15 @@ DEFAULT_INTERVIEWER_LABELS = frozenset(
 
 @dataclass
 class Turn:
-    """One speaker's turn: ``text == transcript.text[start:end]``, without label or timestamp."""
+    """One speaker's turn: ``text == transcript.text[start:end]``, without label or timestamp.
+    ``time_start``/``time_end`` (seconds) where the file is timed (subtitles)."""
 
     start: int
     end: int
     speaker: str | None
     text: str
+    time_start: float | None = None
+    time_end: float | None = None
 
 
 @dataclass
@@ -62,6 +69,13 @@ class Transcript:
     text: str
     turns: list[Turn] = field(default_factory=list)
     encoding: str | None = None
+    cues: list[tuple[int, int, float, float]] = field(default_factory=list)  # (start, end, s, s)
+
+    def times(self, start: int, end: int) -> tuple[float, float] | None:
+        """The media time (seconds) of the characters ``start:end``: from the first to the last
+        subtitle cue they overlap; ``None`` for an untimed transcript."""
+        hit = [(t0, t1) for s, e, t0, t1 in self.cues if s < end and start < e]
+        return (min(t for t, _ in hit), max(t for _, t in hit)) if hit else None
 
 
 # --------------------------------------------------------------------------- speakers
@@ -94,6 +108,14 @@ _LABEL = re.compile(
     r"(?P<name>[^\W\d_][\w.'’ \-]{0,39}?)\s*"
     rf"(?:[\[(]\s*{_TS}\s*[\])]\s*)?"
     r"(?:(?P<colon>:)|(?<=\s)[-–—](?=\s|$))")
+# "Key: value" lines that describe the interview, not someone speaking ("Date: 14/03/2024")
+METADATA_KEYS = frozenset({
+    "date", "time", "duration", "length", "location", "place", "venue", "site", "setting",
+    "interview", "interview id", "interview date", "interview no", "interview number", "study",
+    "project", "title", "transcript", "transcriber", "transcribed by", "transcription",
+    "transcription date", "file", "file name", "filename", "recording", "recorded", "audio",
+    "participant id", "respondent id", "pseudonym", "language", "mode", "format", "start time",
+    "end time", "version", "subject", "topic", "wave", "round", "ward", "department"})
 _ROLE = re.compile(
     r"(?:[iqpras]|pt|int|interviewer|interviewee|participant|respondent|speaker|patient|person|"
     r"researcher|facilitator|moderator)\.?\s*\d*", re.IGNORECASE)
@@ -107,6 +129,7 @@ class _Line:
     name: str | None = None  # candidate speaker label at ``start``
     colon: bool = False
     body: int = 0  # where the text after the candidate label starts
+    metadata: bool = False  # a "Key: value" line about the interview (see METADATA_KEYS)
 
 
 def _skip_timestamps(text: str, pos: int, end: int) -> tuple[int, bool]:
@@ -140,6 +163,8 @@ def _scan_line(text: str, start: int, end: int) -> _Line:
     if m and len(m.group("name").split()) <= 4:
         line.name, line.colon = m.group("name").strip(), bool(m.group("colon"))
         line.body, _ = _skip_timestamps(text, m.end(), end)
+        if line.colon and " ".join(line.name.casefold().rstrip(".").split()) in METADATA_KEYS:
+            line.metadata, line.name = True, None
     return line
 
 
@@ -161,6 +186,7 @@ def parse_text(text: str, *, document: str, encoding: str | None = None) -> Tran
     """Split a plain text into turns (see the module docstring); ``text`` is kept unchanged."""
     lines = [_scan_line(text, s, e) for s, e in _line_spans(text)]
     labels = _accepted_labels(lines)
+    first_label = next((i for i, line in enumerate(lines) if line.name in labels), len(lines))
     turns: list[Turn] = []
     speaker: str | None = None
     cur: list | None = None  # [start, end] of the open turn; start None until content is seen
@@ -169,7 +195,11 @@ def parse_text(text: str, *, document: str, encoding: str | None = None) -> Tran
         if cur is not None and cur[0] is not None:
             turns.append(Turn(cur[0], cur[1], speaker, text[cur[0]:cur[1]]))
 
-    for line in lines:
+    for i, line in enumerate(lines):
+        if line.metadata or i < first_label and labels:  # header and metadata: not speech
+            close()
+            cur = None
+            continue
         if line.name in labels:
             close()
             speaker = line.name
@@ -216,6 +246,8 @@ class _Cue:
     line: int  # line number of the timing line
     text: str  # cue text, markup removed
     speaker: str | None = None  # from a <v> voice tag
+    start: float = 0.0  # seconds
+    end: float = 0.0
 
 
 def _blocks(text: str) -> list[list[tuple[int, str]]]:
@@ -243,13 +275,15 @@ def _seconds(groups: tuple) -> float:
     return h * 3600 + m * 60 + s + ms / 1000
 
 
-def _cue_timing(pattern: re.Pattern, line: str, *, src: str, n: int) -> None:
+def _cue_timing(pattern: re.Pattern, line: str, *, src: str, n: int) -> tuple[float, float]:
     m = pattern.fullmatch(line)
     if not m:
         raise TranscriptError(f"malformed cue timing line {line.strip()!r} (expected "
                               "'start --> end')", source=src, line=n)
-    if _seconds(m.groups()[4:]) < _seconds(m.groups()[:4]):
+    start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
+    if end < start:
         raise TranscriptError("cue ends before it starts", source=src, line=n)
+    return start, end
 
 
 def _parse_cues(text: str, *, src: str, vtt: bool) -> list[_Cue]:
@@ -271,44 +305,55 @@ def _parse_cues(text: str, *, src: str, vtt: bool) -> list[_Cue]:
             raise TranscriptError(f"expected a cue number or timing line, found "
                                   f"{block[0][1].strip()!r}", source=src, line=block[0][0])
         n, line = block[head]
-        _cue_timing(timing, line, src=src, n=n)
+        t0, t1 = _cue_timing(timing, line, src=src, n=n)
         payload = "\n".join(t for _, t in block[head + 1:])
         voice = _VOICE.search(payload)
         cue_text = _TAG.sub("", payload)
         if vtt:
             cue_text = html.unescape(cue_text)
-        cues.append(_Cue(n, cue_text.strip(), voice.group(1).strip() if voice else None))
+        cues.append(_Cue(n, cue_text.strip(), voice.group(1).strip() if voice else None,
+                         t0, t1))
     if not cues:
         raise TranscriptError("no cues in the file", source=src)
     return cues
 
 
 def _cues_to_transcript(cues: list[_Cue], *, document: str, encoding: str) -> Transcript:
-    """Document text = the cue texts, markup and speaker prefixes removed, joined by newlines."""
+    """Document text = the cue texts, markup removed, joined by newlines; where the speaker
+    changes, the cue's text is preceded by ``"Speaker: "`` (so the text, e.g. imported into a
+    CAQDAS package, still says who speaks), outside the turn's span. Every cue's span keeps its
+    start and end time."""
     scans = [_scan_line(c.text, 0, len(c.text)) for c in cues]
     labels = _accepted_labels([s for c, s in zip(cues, scans, strict=True) if c.speaker is None])
     parts: list[str] = []
-    spans: list[tuple[int, int, str | None]] = []  # merged turns
+    spans: list[list] = []  # merged turns: [start, end, speaker, time_start, time_end]
+    timed: list[tuple[int, int, float, float]] = []
     pos, speaker = 0, None
     for cue, scan in zip(cues, scans, strict=True):
         content = cue.text
         if cue.speaker:
             speaker = cue.speaker
+        elif scan.metadata:
+            continue
         elif scan.name in labels:
             speaker, content = scan.name, cue.text[scan.body:].strip()
         if not content:
             continue
         if parts:
             pos += 1  # the "\n" joining cues
-        parts.append(content)
-        if spans and spans[-1][2] == speaker:
-            spans[-1] = (spans[-1][0], pos + len(content), speaker)
+        new_turn = not spans or spans[-1][2] != speaker
+        prefix = f"{speaker}: " if new_turn and speaker else ""
+        parts.append(prefix + content)
+        pos += len(prefix)
+        if new_turn:
+            spans.append([pos, pos + len(content), speaker, cue.start, cue.end])
         else:
-            spans.append((pos, pos + len(content), speaker))
+            spans[-1][1], spans[-1][4] = pos + len(content), cue.end
+        timed.append((pos, pos + len(content), cue.start, cue.end))
         pos += len(content)
     text = "\n".join(parts)
-    turns = [Turn(s, e, sp, text[s:e]) for s, e, sp in spans]
-    return Transcript(document, text, turns, encoding)
+    turns = [Turn(s, e, sp, text[s:e], t0, t1) for s, e, sp, t0, t1 in spans]
+    return Transcript(document, text, turns, encoding, timed)
 
 
 def read_transcript(path: str | Path, *, document: str | None = None) -> Transcript:
@@ -318,8 +363,10 @@ def read_transcript(path: str | Path, *, document: str | None = None) -> Transcr
     ``Speaker: text`` prefix; a cue without one goes on with the previous speaker, and consecutive
     cues of the same speaker are one turn. Subtitle files carry timing and markup that are not
     part of what was said, so the document text (what the offsets point into) is built from the
-    cues: each cue's text with tags, entities and speaker prefix removed, the cues joined by
-    ``"\\n"`` -- the way CAQDAS packages import subtitles as plain text.
+    cues: each cue's text with tags and entities removed, the cues joined by ``"\\n"`` -- the way
+    CAQDAS packages import subtitles as plain text -- and ``"Speaker: "`` written where the
+    speaker changes (outside the turns' spans). Each cue keeps its times
+    (:meth:`Transcript.times`), and each turn its first cue's start and last cue's end.
     """
     path = Path(path)
     src = str(path)

@@ -29,26 +29,59 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "FORMULAS",
     "KappaResult",
+    "bennett_s",
     "bootstrap_ci",
     "brennan_prediger",
+    "category_kappa",
     "cohen_kappa",
+    "cohen_kappa_table",
+    "conger_kappa",
     "fleiss_kappa",
     "gwet_ac1",
     "krippendorff_alpha",
     "krippendorff_band",
+    "MIN_UNITS_FOR_CI",
+    "interval",
     "landis_koch",
+    "light_kappa",
     "multilabel_to_binary",
     "percent_agreement",
+    "randolph_kappa",
     "rollup",
     "scott_pi",
 ]
 
 Level = Literal["nominal", "ordinal", "interval", "ratio"]
-Weights = Literal["linear", "quadratic"] | None
+Weights = Literal["linear", "quadratic"] | Sequence[Sequence[float]] | np.ndarray | None
 
 _NAN = float("nan")
 _EPS = 1e-12  # tolerance for "chance agreement is exactly 1" and for band boundaries
+
+
+# How each statistic is computed, in one line, shown beside its value in every report.
+FORMULAS = {
+    "percent_agreement": "p_o = mean over units of the share of agreeing coder pairs",
+    "cohen_kappa": "Cohen (1960): (p_o - p_e) / (1 - p_e), p_e = sum_k p_ak p_bk (each coder's "
+                   "own marginals)",
+    "scott_pi": "Scott (1955): (p_o - p_e) / (1 - p_e), p_e = sum_k pi_k^2 (pooled marginals)",
+    "fleiss_kappa": "Fleiss (1971), missing ratings as Gwet (2014): p_e = sum_k pi_k^2, pi_k = "
+                    "mean over units of r_ik / r_i",
+    "conger_kappa": "Conger (1980) = Hubert (1977): p_e = mean over coder pairs of "
+                    "sum_k p_gk p_hk",
+    "light_kappa": "Light (1971): mean of Cohen's kappa over coder pairs",
+    "brennan_prediger": "Bennett et al. (1954) S = Brennan & Prediger (1981): (p_o - 1/q) / "
+                        "(1 - 1/q), q categories",
+    "randolph_kappa": "Randolph (2005) free-marginal kappa: (p_o - 1/q) / (1 - 1/q)",
+    "gwet_ac1": "Gwet (2008) AC1: p_e = sum_k pi_k (1 - pi_k) / (q - 1)",
+    "krippendorff_alpha": "Krippendorff (2011): 1 - D_o / D_e from the coincidence matrix",
+    "krippendorff_alpha_pooled": "Krippendorff's alpha over all (unit, code) decisions at once",
+    "category_kappa": "Fleiss (1971) per-category kappa: 1 - sum_i r_ik (r_i - r_ik) / "
+                      "(r_i - 1) / (N p_k (1 - p_k)), pooled marginals",
+    "u_alpha": "Krippendorff (2004, pp. 251-256) unitizing alpha: 1 - D_o / D_e over "
+               "segment positions and lengths on the continuum",
+}
 
 
 # --------------------------------------------------------------------------- input handling
@@ -210,6 +243,12 @@ class KappaResult:
 
 
 def _agreement_weights(k: int, weights: Weights) -> np.ndarray:
+    if weights is not None and not isinstance(weights, str):
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (k, k):
+            raise ValueError(f"weights must be a {k}x{k} matrix over the categories, got shape "
+                             f"{w.shape}")
+        return w
     idx = np.arange(k)
     if weights is None or k == 1:
         return np.eye(k)
@@ -237,7 +276,9 @@ def cohen_kappa(
         p_o = sum w_ij p_ij,  p_e = sum w_ij p_i. p_.j,  kappa = (p_o - p_e) / (1 - p_e)
 
     Weighted kappa needs the order of the categories: ``categories`` in that order, else the
-    sorted observed values. ``se`` is the large-sample (non-null) standard error of Fleiss, Cohen
+    sorted observed values. ``weights`` may also be a matrix of agreement weights ``w_ij`` (1 on
+    the diagonal; ``1 - distance``) over ``categories`` (Artstein & Poesio 2008's kappa_w).
+    ``se`` is the large-sample (non-null) standard error of Fleiss, Cohen
     & Everitt (1969)::
 
         var = [sum_ij p_ij (w_ij - (wbar_i. + wbar_.j)(1 - kappa))^2 - (kappa - p_e (1 - kappa))^2]
@@ -246,8 +287,12 @@ def cohen_kappa(
     and ``ci = value -/+ 1.96 se``, clipped to kappa's range [-1, 1]. (To *test* kappa = 0 one
     would use the null variance instead.) Undefined (``nan``) when ``p_e = 1`` or no unit was coded by both.
     """
-    if weights not in (None, "linear", "quadratic"):
-        raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
+    custom = weights is not None and not isinstance(weights, str)
+    if not custom and weights not in (None, "linear", "quadratic"):
+        raise ValueError(f"weights must be None, 'linear', 'quadratic' or a matrix, got "
+                         f"{weights!r}")
+    if custom and categories is None:
+        raise ValueError("a weight matrix needs categories=[...] naming its rows and columns")
     pairs = _pairs(a, b)
     cats = _categories((v for pair in pairs for v in pair), categories, ordered=weights is not None)
     n = len(pairs)
@@ -257,8 +302,21 @@ def cohen_kappa(
     p = np.zeros((len(cats), len(cats)))
     for x, y in pairs:
         p[index[x], index[y]] += 1
-    p /= n
-    w = _agreement_weights(len(cats), weights)
+    return cohen_kappa_table(p, weights=weights)
+
+
+def cohen_kappa_table(table: Any, *, weights: Weights = None) -> KappaResult:
+    """:func:`cohen_kappa` from a contingency table of counts (rows: coder a's category, columns:
+    coder b's, in the categories' order), e.g. the 2x2 counts of characters two coders did or
+    did not code. Same formulas and standard error."""
+    p = np.asarray(table, dtype=float)
+    if p.ndim != 2 or p.shape[0] != p.shape[1]:
+        raise ValueError(f"a contingency table must be square, got shape {p.shape}")
+    n = int(round(p.sum()))
+    if n == 0:
+        return KappaResult(_NAN, _NAN, (_NAN, _NAN), 0, _NAN, _NAN)
+    p = p / p.sum()
+    w = _agreement_weights(p.shape[0], weights)
     row, col = p.sum(axis=1), p.sum(axis=0)
     po = float((w * p).sum())
     pe = float((w * np.outer(row, col)).sum())
@@ -291,29 +349,105 @@ def scott_pi(a: Sequence[Any], b: Sequence[Any]) -> float:
     return _chance_corrected(po, float((pooled**2).sum()))
 
 
-def fleiss_kappa(data: Any) -> float:
-    """Fleiss' kappa (1971) for any number of coders.
+def fleiss_kappa(data: Any, *, missing: Literal["gwet", "pooled"] = "gwet") -> float:
+    """Fleiss' kappa (1971) for any number of coders, with missing ratings as in Gwet's
+    *Handbook of Inter-Rater Reliability* (4th ed., 2014, ch. 5) and AgreeStat / irrCAC::
 
-    Fleiss assumes every unit has the same number of ratings ``r``. For unequal numbers (missing
-    values) this uses the usual generalisation over the units with ``r_i >= 2`` (units with fewer
-    ratings carry no agreement information and are dropped)::
+        P_i  = sum_k r_ik (r_ik - 1) / (r_i (r_i - 1)),  P_o = mean of P_i over units with r_i >= 2
+        pi_k = mean of r_ik / r_i over units with r_i >= 1
+        P_e  = sum_k pi_k^2,   kappa = (P_o - P_e) / (1 - P_e)
 
-        P_i = sum_k r_ik (r_ik - 1) / (r_i (r_i - 1)),   P_o = mean_i P_i
-        p_k = sum_i r_ik / sum_i r_i,                   P_e = sum_k p_k^2
-        kappa = (P_o - P_e) / (1 - P_e)
-
-    which is exactly Fleiss (1971) when all ``r_i = r``. (Gwet's handbook variant averages the
-    per-unit proportions ``r_ik / r_i`` instead of pooling; both agree for equal ``r_i``.)
-    With two coders and no missing values this equals Scott's pi. Undefined (``nan``) when
-    ``P_e = 1`` or no unit has two ratings.
+    ``missing="pooled"`` takes instead ``pi_k = sum_i r_ik / sum_i r_i`` over the units with
+    ``r_i >= 2`` (the share of category ``k`` among all pairable ratings). Both are exactly
+    Fleiss (1971) when every unit has the same number of ratings; with two coders and no missing
+    values they equal Scott's pi. Undefined (``nan``) when ``P_e = 1`` or no unit has two ratings.
     """
-    units = [u for u in _units(data) if len(u) >= 2]
-    if not units:
+    if missing not in ("gwet", "pooled"):
+        raise ValueError(f"missing must be 'gwet' or 'pooled', got {missing!r}")
+    units = [u for u in _units(data) if u]
+    pairable = [u for u in units if len(u) >= 2]
+    if not pairable:
         return _NAN
     cats = _categories((v for u in units for v in u), None, ordered=False)
     table = _count_table(units, cats)
-    p = table.sum(axis=0) / table.sum()
+    r = table.sum(axis=1)
+    if missing == "gwet":
+        p = (table / r[:, None]).mean(axis=0)
+    else:
+        p = table[r >= 2].sum(axis=0) / r[r >= 2].sum()
     return _chance_corrected(_unit_agreement(table), float((p**2).sum()))
+
+
+def conger_kappa(data: Any) -> float:
+    """Conger's (1980) kappa for any number of coders, also Hubert's (1977) kappa or Davies &
+    Fleiss' (1982) multi-rater kappa: chance agreement from each coder's own marginals::
+
+        P_o  = mean_i sum_k r_ik (r_ik - 1) / (r_i (r_i - 1))        (as Fleiss)
+        p_gk = share of coder g's values equal to k
+        P_e  = mean over coder pairs g < h of sum_k p_gk p_hk
+        kappa = (P_o - P_e) / (1 - P_e)
+
+    With two coders it is Cohen's kappa. Written for complete data (every coder codes every
+    unit); units with a missing value are dropped. Undefined (``nan``) as the others.
+    """
+    rows = [[_clean(v, f"row {i}, coder {j}") for j, v in enumerate(row)]
+            for i, row in enumerate(_rows(data)) if not any(_is_missing(v) for v in row)]
+    if not rows or len(rows[0]) < 2:
+        return _NAN
+    cats = _categories((v for r in rows for v in r), None, ordered=False)
+    index = {c: k for k, c in enumerate(cats)}
+    m = len(rows[0])
+    marg = np.zeros((m, len(cats)))
+    for row in rows:
+        for g, v in enumerate(row):
+            marg[g, index[v]] += 1
+    marg /= len(rows)
+    pairs = [(g, h) for g in range(m) for h in range(g + 1, m)]
+    pe = float(np.mean([marg[g] @ marg[h] for g, h in pairs]))
+    return _chance_corrected(_unit_agreement(_count_table(rows, cats)), pe)
+
+
+def light_kappa(data: Any) -> float:
+    """Light's (1971) kappa: the mean of Cohen's kappa over every pair of coders (each pair on
+    the units both coded). ``nan`` when no pair's kappa is defined."""
+    rows = _rows(data)
+    if not rows:
+        return _NAN
+    m = len(rows[0])
+    values = [cohen_kappa([r[g] for r in rows], [r[h] for r in rows]).value
+              for g in range(m) for h in range(g + 1, m)]
+    defined = [v for v in values if not math.isnan(v)]
+    return float(np.mean(defined)) if defined else _NAN
+
+
+def category_kappa(data: Any) -> dict[Any, float]:
+    """Per-category kappa of Fleiss (1971, eq. 9), for any number of coders (units with at least
+    two values), with the pooled share ``p_k`` of category ``k``::
+
+        kappa_k = 1 - sum_i r_ik (r_i - r_ik) / (r_i - 1)  /  (N_k p_k (1 - p_k))
+
+    where ``N_k = sum_i r_i`` (for equal ``r_i = r`` this is Fleiss' ``1 - sum_i x_ij (m - x_ij)
+    / (N m (m - 1) p_j q_j)``). It is the agreement on "k or not k" with chance taken from the
+    pooled marginals (Scott-type), as dkpro-statistics reports it; a 2x2 Cohen's kappa on
+    "k against the rest" uses each coder's own marginals and differs. ``{category: value}``,
+    ``nan`` where ``p_k`` is 0 or 1.
+    """
+    units = [u for u in _units(data) if len(u) >= 2]
+    if not units:
+        return {}
+    cats = _categories((v for u in units for v in u), None, ordered=False)
+    table = _count_table(units, cats)
+    r = table.sum(axis=1)
+    p = table.sum(axis=0) / r.sum()
+    out = {}
+    for k, cat in enumerate(cats):
+        denom = r.sum() * p[k] * (1 - p[k])
+        if denom <= _EPS:
+            out[cat] = _NAN
+            continue
+        disagreement = float((table[:, k] * (r - table[:, k]) / (r - 1)).sum())
+        out[cat] = 1.0 - disagreement / float(denom)
+    return out
 
 
 def brennan_prediger(data: Any, n_categories: int | None = None) -> float:
@@ -334,6 +468,21 @@ def brennan_prediger(data: Any, n_categories: int | None = None) -> float:
         return _NAN
     cats = _categories((v for u in units for v in u), None, ordered=False)
     return _chance_corrected(_unit_agreement(_count_table(units, cats)), 1.0 / q)
+
+
+def bennett_s(data: Any, n_categories: int | None = None) -> float:
+    """Bennett, Alpert & Goldstein's (1954) S: chance agreement ``1/q`` for ``q`` categories,
+    ``S = (p_o - 1/q) / (1 - 1/q)``. The same coefficient as :func:`brennan_prediger` (their
+    kappa_n) and, for many coders, :func:`randolph_kappa`; named apart because papers do."""
+    return brennan_prediger(data, n_categories)
+
+
+def randolph_kappa(data: Any, n_categories: int | None = None) -> float:
+    """Randolph's (2005) free-marginal multi-rater kappa: Fleiss' observed agreement ``P_o``
+    with chance ``1/q``, ``kappa_free = (P_o - 1/q) / (1 - 1/q)``; suited when coders are not
+    told how many units belong in each category. ``q`` = ``n_categories``, else the number of
+    distinct values observed. Equals :func:`brennan_prediger`."""
+    return brennan_prediger(data, n_categories)
 
 
 def gwet_ac1(data: Any, *, categories: Sequence[Hashable] | None = None) -> float:
@@ -473,6 +622,34 @@ def bootstrap_ci(
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(np.asarray(estimates), [tail, 1.0 - tail])
     return (float(low), float(high))
+
+
+MIN_UNITS_FOR_CI = 10  # fewer units than this: no interval ("too few units")
+
+
+def interval(statistic_fn: Callable[[Any], Any], data: Any, *, n_boot: int = 1000, seed: int = 0,
+             level: float = 0.95, min_units: int = MIN_UNITS_FOR_CI) -> dict:
+    """A confidence interval that never collapses to a point, for reports.
+
+    ``{"ci": [low, high] or None, "method": ..., "note": why there is none}``: the percentile
+    bootstrap of :func:`bootstrap_ci` (resampling units); none when there are fewer than
+    ``min_units`` units ("too few units"), when no resample is defined, or when every resample
+    gives the same value (the data hold no information on the spread: e.g. perfect agreement on
+    a handful of units, which would otherwise read as [1.000, 1.000]).
+    """
+    method = (f"percentile bootstrap over units ({n_boot} resamples, seed {seed}, "
+              f"{level:.0%})")
+    n = len(data)
+    if n < min_units:
+        return {"ci": None, "method": method,
+                "note": f"too few units for an interval ({n} < {min_units})"}
+    low, high = bootstrap_ci(statistic_fn, data, n_boot=n_boot, seed=seed, level=level)
+    if math.isnan(low):
+        return {"ci": None, "method": method, "note": "undefined in every resample"}
+    if high - low <= _EPS:
+        return {"ci": None, "method": method,
+                "note": "every resample gives the same value: no spread to estimate"}
+    return {"ci": [low, high], "method": method, "note": None}
 
 
 # --------------------------------------------------------------------------- multilabel coding

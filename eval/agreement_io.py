@@ -27,6 +27,7 @@ Inputs (:func:`read_codings` tells them apart by suffix and header):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable
@@ -54,14 +55,18 @@ class Span(NamedTuple):
 
 class Codings(dict):
     """``{coder: {unit: set(codes)}}`` plus ``texts`` ``{unit: text}``, ``spans``
-    ``{coder: [Span, ...]}``, ``lengths`` ``{document: characters}`` (the longest end seen when
-    the true length is unknown) and ``origin`` ``{(coder, unit): (file, line)}``."""
+    ``{coder: [Span, ...]}``, ``lengths`` ``{document: characters}`` (the true length where the
+    document's text was read, listed in ``known_lengths``; else the longest end seen),
+    ``labels`` ``{code id: label}`` read with the codings and ``origin`` ``{(coder, unit):
+    (file, line)}``."""
 
     def __init__(self, data=None, *, texts=None):
         super().__init__()
         self.texts: dict[str, str] = {}
         self.spans: dict[str, list[Span]] = {}
         self.lengths: dict[str, int] = {}
+        self.known_lengths: set[str] = set()
+        self.labels: dict[str, str] = {}
         self.origin: dict[tuple[str, str], tuple[str | None, int | None]] = {}
         for coder, units in (data or {}).items():
             for unit, codes in units.items():
@@ -85,6 +90,8 @@ class Codings(dict):
             line: int | None = None, codebook: Codebook | None = None) -> None:
         """Record that ``coder`` saw ``unit`` and gave it ``codes`` (added to earlier ones)."""
         codes = [c for c in (str(c).strip() for c in codes) if c]
+        if codebook is not None:  # a code's label names it too
+            codes = [c if c in codebook else codebook.resolve(c) or c for c in codes]
         for code in codes:
             if codebook is not None and code not in codebook:
                 raise PrecodeInputError(f"unknown code {code!r} (not in codebook {codebook.id})",
@@ -101,7 +108,13 @@ class Codings(dict):
         self.see(span.document, span.end)
 
     def see(self, document: str, end: int) -> None:
-        self.lengths[document] = max(self.lengths.get(document, 0), end)
+        if document not in self.known_lengths:
+            self.lengths[document] = max(self.lengths.get(document, 0), end)
+
+    def set_length(self, document: str, length: int) -> None:
+        """The document's true length (its text was read)."""
+        self.lengths[document] = length
+        self.known_lengths.add(document)
 
     def merge(self, other: Codings) -> Codings:
         """Add ``other``'s codings, texts and spans to these (in place); returns ``self``."""
@@ -113,8 +126,12 @@ class Codings(dict):
             for span in spans:
                 self.add_span(coder, span)
         for document, end in other.lengths.items():
-            self.see(document, end)
+            if document in other.known_lengths:
+                self.set_length(document, end)
+            else:
+                self.see(document, end)
         self.texts.update(other.texts)
+        self.labels.update(other.labels)
         return self
 
 
@@ -140,8 +157,12 @@ def as_nominal(codings: Codings) -> dict[str, dict[str, str]]:
 def read_codings(paths: Iterable[str | Path], *, codebook: Codebook | None = None) -> Codings:
     """Read and merge coding files (one or several coders each); see the module docstring."""
     result = Codings()
+    names_by_text: dict[str, str] = {}  # one document, one name, across REFI-QDA projects
     for path in paths:
-        result.merge(read_file(path, codebook=codebook))
+        if Path(path).suffix.lower() == ".qdpx":
+            result.merge(_read_qdpx(Path(path), names_by_text))
+        else:
+            result.merge(read_file(path, codebook=codebook))
     return result
 
 
@@ -151,7 +172,7 @@ def read_file(path: str | Path, *, codebook: Codebook | None = None) -> Codings:
     src = str(path)
     suffix = path.suffix.lower()
     if suffix == ".qdpx":
-        return _read_qdpx(path)
+        return _read_qdpx(path, {})
     if suffix not in (".csv", ".jsonl"):
         raise PrecodeInputError("codings must be .csv, .jsonl or .qdpx", source=src)
     text = read_text(path)
@@ -324,23 +345,39 @@ def _read_precode_csv(rows, header, src, codebook) -> Codings:
     return out
 
 
-def _read_qdpx(path: Path) -> Codings:
-    """REFI-QDA project through ``corpus.refi.read_qdpx_codings``: ``{coder: {"document:start-end":
-    codes}}``. Each coding is also a span, so ``--unit character`` works; as units, spans only
-    match when the coders selected exactly the same characters."""
-    try:
-        from corpus.refi import read_qdpx_codings
-    except ImportError:
-        raise PrecodeInputError("REFI-QDA .qdpx projects are not supported for agreement yet; "
-                                "export each coder's codings as CSV or JSONL", source=str(path)
-                                ) from None
+def _read_qdpx(path: Path, names_by_text: dict[str, str] | None = None) -> Codings:
+    """A REFI-QDA project: ``{user: {"document:start-end": codes}}``, each coding also a span
+    (so ``--unit character`` works; as units, spans only match when the coders selected exactly
+    the same characters), the documents' true lengths, and the code names as labels.
+
+    Documents are matched by their text, not their name or GUID: two exports of one project
+    (each program gives the sources new GUIDs, and people rename them) name a document as the
+    first file that held its text did. ``names_by_text`` ``{text digest: name}`` carries that
+    across the files of one comparison; a name already used for another text gets the file's
+    stem added."""
+    from corpus.refi import coder_name, document_names, read_qdpx
+
+    src = str(path)
+    project = read_qdpx(path, require_text=False)
+    names_by_text = {} if names_by_text is None else names_by_text
+    taken = set(names_by_text.values())
+    docs = document_names(project)
     out = Codings()
-    for coder, units in read_qdpx_codings(path).items():
-        for unit, codes in units.items():
-            out.add(coder, unit, codes, source=str(path))
-            document, _, offsets = unit.rpartition(":")
-            start, _, end = offsets.partition("-")
-            if document and start.isdigit() and end.isdigit():
-                for code in sorted(codes):
-                    out.add_span(coder, Span(document, int(start), int(end), code))
+    for guid, source in project.sources.items():
+        if source.text is None:
+            continue
+        digest = hashlib.sha256(source.text.encode("utf-8")).hexdigest()
+        if digest not in names_by_text:
+            name = docs[guid] if docs[guid] not in taken else f"{docs[guid]} [{path.stem}]"
+            names_by_text[digest] = name
+            taken.add(name)
+        docs[guid] = names_by_text[digest]
+        out.set_length(docs[guid], len(source.text))
+    if project.codebook is not None:
+        out.labels.update({c.id: c.label for c in project.codebook if c.label})
+    for c in project.codings:
+        coder, document = coder_name(project, c.user_guid), docs[c.source_guid]
+        unit = f"{document}:{c.start}-{c.end}"
+        out.add(coder, unit, [c.code_id], source=src)
+        out.add_span(coder, Span(document, c.start, c.end, c.code_id))
     return out

@@ -15,7 +15,9 @@ STAT_NAMES = {
     "cohen_kappa": "Cohen's kappa",
     "scott_pi": "Scott's pi",
     "fleiss_kappa": "Fleiss' kappa",
-    "brennan_prediger": "Brennan-Prediger kappa",
+    "conger_kappa": "Conger's (Hubert's) kappa",
+    "light_kappa": "Light's kappa",
+    "brennan_prediger": "Bennett-Brennan-Prediger S (= Randolph's free-marginal kappa)",
     "gwet_ac1": "Gwet's AC1",
     "krippendorff_alpha": "Krippendorff's alpha",
     "krippendorff_alpha_pooled": "Krippendorff's alpha, pooled over (unit, code)",
@@ -43,7 +45,16 @@ def _interval(stat: Any) -> list | None:
 
 def _ci(stat: Any) -> str:
     ci = _interval(stat)
-    return f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else ""
+    if ci:
+        return f"[{_num(ci[0])}, {_num(ci[1])}]"
+    note = stat.get("ci_note") if isinstance(stat, dict) else None
+    return "too few units" if note and note.startswith("too few") else "none" if note else ""
+
+
+def _code(code: str, entry: dict | None = None, labels: dict | None = None) -> str:
+    """A code as "label (id)", or the id where the label is the id."""
+    label = (entry or {}).get("label") or (labels or {}).get(code) or code
+    return code if label == code else f"{label} ({code})"
 
 
 def _short(text: str, width: int = 48) -> str:
@@ -86,7 +97,7 @@ def _codes_section(title: str, entries: dict) -> Section:
     kappa = _kappa_key(next(iter(entries.values())))
     headers = ["code", "units", "n+", "prevalence", "% agree", STAT_NAMES[kappa], "95% CI",
                "band", "alpha", "95% CI", "band", "note"]
-    rows = [[code, str(e["n_units"]), str(e["n_positive"]), _num(e["prevalence"], 2),
+    rows = [[_code(code, e), str(e["n_units"]), str(e["n_positive"]), _num(e["prevalence"], 2),
              _num(e["percent_agreement"]), _num(_value(e[kappa])), _ci(e[kappa]),
              e["interpretation"][kappa], _num(_value(e["krippendorff_alpha"])),
              _ci(e["krippendorff_alpha"]), e["interpretation"]["krippendorff_alpha"],
@@ -112,7 +123,8 @@ def _span_sections(report: dict) -> list[Section]:
         for code, entry in result["character"].items():
             for document, e in [*entry["documents"].items(), ("all documents",
                                                                entry["all_documents"])]:
-                rows.append([code, document, str(e["all_text"]["n_characters"]),
+                rows.append([_code(code, labels=report.get("labels")), document,
+                             str(e["all_text"]["n_characters"]),
                              _num(e["all_text"]["percent_agreement"]),
                              _num(_value(e["all_text"]["cohen_kappa"])),
                              str(e["excluding_uncoded_text"]["n_characters"]),
@@ -123,7 +135,8 @@ def _span_sections(report: dict) -> list[Section]:
                      "coded chars", "% agree (excluding uncoded text)",
                      "kappa (excluding uncoded text)"], rows))
         seg = result["segments"]
-        rows = [[code, str(c["a_segments"]), str(c["b_segments"]), str(c["agreements"]),
+        rows = [[_code(code, labels=report.get("labels")), str(c["a_segments"]),
+                 str(c["b_segments"]), str(c["agreements"]),
                  str(c["disagreements"]), _num(c["percent_agreement"]), ""]
                 for code, c in [*seg["codes"].items(), ("all codes", seg["total"])]]
         rows[-1][-1] = _num(seg["total"]["kappa"])
@@ -132,6 +145,28 @@ def _span_sections(report: dict) -> list[Section]:
                     ["code", f"{a} segments", f"{b} segments", "agreements", "disagreements",
                      "% agree", "kappa (Brennan & Prediger, 1/q)"], rows))
     return out
+
+
+def _u_alpha_section(report: dict) -> Section:
+    u = report.get("u_alpha")
+    if not u:
+        return "", [], []
+    rows = [[_code(code, labels=report.get("labels")), str(c["n_units"]), _num(c["D_o"], 5),
+             _num(c["D_e"], 5), _num(c["alpha"])] for code, c in u["categories"].items()]
+    rows.append(["all codes", str(sum(c["n_units"] for c in u["categories"].values())),
+                 _num(u["D_o"], 5), _num(u["D_e"], 5), _num(u["alpha"])])
+    return (f"Unitizing alpha, all {u['n_coders']} coders (Krippendorff 2004; documents end to "
+            "end)", ["code", "units", "D_o", "D_e", "u-alpha"], rows)
+
+
+def _notes(report: dict) -> list[str]:
+    """The formula of every statistic shown, how intervals are made, how codes were compared."""
+    notes = [f"{STAT_NAMES.get(k, k)}: {v}" for k, v in report.get("formulas", {}).items()]
+    if report.get("ci_method"):
+        notes.append(f"intervals: {report['ci_method']}")
+    if report.get("hierarchy_note"):
+        notes.append(f"codes compared: {report['hierarchy_note']}")
+    return notes
 
 
 def _split_pairs(pairs: dict) -> tuple[dict, dict]:
@@ -161,6 +196,7 @@ def render_table(report: dict) -> str:
     parts = [_header(report) + "\n"]
     if report.get("kind") == "spans":
         parts += [_grid(s) for s in _span_sections(report)]
+        parts.append(_grid(_u_alpha_section(report)))
         parts += [f"{k}: {v}" for k, v in report["definitions"].items()]
     else:
         parts.append(_grid(_overall_section(report)))
@@ -170,6 +206,7 @@ def render_table(report: dict) -> str:
         parts.append(_grid(_pairs_section("Coder vs model", models)))
         parts.append(_grid(_codes_section("Roll-up to parent codes", report.get("rollup", {}))))
         parts += [f"bands: {v}" for v in report["interpretation"].values()]
+        parts += _notes(report)
     if report["warnings"]:
         parts += ["\nWarnings:", *(f"  - {w}" for w in report["warnings"])]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
@@ -242,7 +279,8 @@ def _forest_svg(entries: dict) -> str:
     for i, (code, e) in enumerate(entries.items()):
         y = top + row_h * i + row_h / 2
         parts.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">'
-                     f'<title>{escape(code)}</title>{escape(_short(code, 44))}</text>')
+                     f'<title>{escape(_code(code, e))}</title>'
+                     f'{escape(_short(_code(code, e), 44))}</text>')
         for n, (key, color, legend) in enumerate(series):
             yy = y + (n - 0.5) * 7
             value, ci = _value(e[key]), _interval(e[key])
@@ -289,15 +327,17 @@ def _heatmap_svg(confusion: dict) -> str:
     return "".join(parts)
 
 
-def _disagreements_html(disagreements: list[dict], coders: list[str]) -> str:
+def _disagreements_html(disagreements: list[dict], coders: list[str],
+                        labels: dict | None = None) -> str:
     if not disagreements:
         return ""
     head = "".join(f"<th>{escape(c)}</th>" for c in ["unit", "text", *coders])
     rows = []
     for d in disagreements:
         cells = [d["unit"], d.get("text") or ""]
-        cells += ["(not seen)" if d["codes"].get(c) is None else "; ".join(d["codes"][c]) or
-                  "(no code)" for c in coders]
+        cells += ["(not seen)" if d["codes"].get(c) is None else
+                  "; ".join(_code(code, labels=labels) for code in d["codes"][c]) or "(no code)"
+                  for c in coders]
         rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
     return (f"<h2>Disagreements ({len(disagreements)} units)</h2>"
             f"<table><tr>{head}</tr>{''.join(rows)}</table>")
@@ -314,6 +354,7 @@ def render_html(report: dict, disagreements: list[dict] | None = None) -> str:
         body.append(f'<div class="warn"><strong>Warnings</strong><ul>{items}</ul></div>')
     if report.get("kind") == "spans":
         body += [_html_table(s) for s in _span_sections(report)]
+        body.append(_html_table(_u_alpha_section(report)))
         items = "".join(f"<li><strong>{escape(k)}</strong>: {escape(v)}</li>"
                         for k, v in report["definitions"].items())
         body.append(f"<h2>Definitions</h2><ul>{items}</ul>")
@@ -336,9 +377,12 @@ def render_html(report: dict, disagreements: list[dict] | None = None) -> str:
         if report.get("rollup"):
             body.append("<h2>Roll-up to parent codes</h2>" + _forest_svg(report["rollup"]))
             body.append(_html_table(_codes_section("Roll-up table", report["rollup"]), "h3"))
-        body.append(_disagreements_html(disagreements or [], report["coders"]))
+        body.append(_disagreements_html(disagreements or [], report["coders"],
+                                        report.get("labels")))
         items = "".join(f"<li>{escape(v)}</li>" for v in report["interpretation"].values())
         body.append(f"<h2>Interpretation bands</h2><ul>{items}</ul>")
+        items = "".join(f"<li>{escape(v)}</li>" for v in _notes(report))
+        body.append(f"<h2>How each figure is computed</h2><ul>{items}</ul>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
             + "\n".join(b for b in body if b) + "</body></html>\n")

@@ -38,14 +38,19 @@ import numpy as np
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
 from eval.agreement import (
-    bootstrap_ci,
+    FORMULAS,
+    MIN_UNITS_FOR_CI,
     brennan_prediger,
+    category_kappa,
     cohen_kappa,
+    conger_kappa,
     fleiss_kappa,
     gwet_ac1,
+    interval,
     krippendorff_alpha,
     krippendorff_band,
     landis_koch,
+    light_kappa,
     multilabel_to_binary,
     percent_agreement,
     rollup,
@@ -62,7 +67,14 @@ KAPPA_BANDS = ("Landis & Koch (1977): below 0 poor, 0-.20 slight, .21-.40 fair, 
                "moderate, .61-.80 substantial, .81-1 almost perfect")
 ALPHA_BANDS = ("Krippendorff (2004): alpha >= .800 reliable; .667 to .800 tentative conclusions "
                "only; below .667 unreliable")
-KAPPA_LIKE = ("cohen_kappa", "scott_pi", "fleiss_kappa", "brennan_prediger", "gwet_ac1")
+KAPPA_LIKE = ("cohen_kappa", "scott_pi", "fleiss_kappa", "conger_kappa", "light_kappa",
+              "brennan_prediger", "gwet_ac1")
+HIERARCHY = {
+    "as_given": "codes compared as each coder gave them",
+    "derived": "parent codes derived the same way for every coder: each coder's leaf codes "
+               "rolled up to their parents (parent codes given directly are set aside)",
+    "leaves": "leaf codes only, for every coder (parent codes given directly are set aside)",
+}
 _NAN = float("nan")
 
 Rows = list[list[Any]]
@@ -70,7 +82,8 @@ Rows = list[list[Any]]
 
 def agreement_report(codings: Mapping, *, mode: str = "multilabel", level: str = "nominal",
                      codebook: Codebook | Mapping[str, str | None] | None = None,
-                     n_boot: int = 1000, seed: int = 0) -> dict:
+                     n_boot: int = 1000, seed: int = 0, hierarchy: str = "as_given",
+                     labels: Mapping[str, str] | None = None) -> dict:
     """Agreement between the coders of ``codings`` ({coder: {unit: set(codes)}}).
 
     ``level`` is the metric of Krippendorff's alpha on the categories in nominal mode (interval
@@ -78,6 +91,12 @@ def agreement_report(codings: Mapping, *, mode: str = "multilabel", level: str =
     alphabetically). ``codebook`` (a :class:`Codebook` or a ``{code: parent}`` mapping) adds
     the roll-up to parent codes and, for a Codebook covering all codes, sets the number of
     categories for Brennan-Prediger and AC1. ``n_boot=0`` skips the bootstrap intervals.
+
+    ``hierarchy`` (needs a :class:`Codebook`) makes coders comparable when some give parent
+    codes directly (a model does): ``"derived"`` keeps each coder's leaf codes and derives the
+    parents from them, ``"leaves"`` keeps leaf codes only; ``"as_given"`` compares the codes as
+    given. The report says which (``hierarchy``, ``hierarchy_note``). ``labels`` ``{code id:
+    label}`` (else the codebook's, else those read with the codings) is shown beside every id.
     """
     if mode not in MODES:
         raise PrecodeInputError(f"unknown mode {mode!r} (use multilabel or nominal)",
@@ -85,8 +104,17 @@ def agreement_report(codings: Mapping, *, mode: str = "multilabel", level: str =
     if level not in LEVELS:
         raise PrecodeInputError(f"unknown level {level!r} (use {', '.join(LEVELS)})",
                                 field="--level")
+    if hierarchy not in HIERARCHY:
+        raise PrecodeInputError(f"unknown value {hierarchy!r} (use {', '.join(HIERARCHY)})",
+                                field="--hierarchy")
     if not isinstance(codings, Codings):
         codings = Codings(codings)
+    label_of = _labels(codings, codebook, labels)
+    if hierarchy != "as_given":
+        if not isinstance(codebook, Codebook):
+            raise PrecodeInputError(f"--hierarchy {hierarchy} needs a codebook (--codebook)",
+                                    field="--hierarchy")
+        codings = _like_with_like(codings, codebook, derive=hierarchy == "derived")
     coders, units, codes = codings.coders, codings.units, codings.codes
     if len(coders) < 2:
         raise PrecodeInputError(f"agreement needs at least two coders, found {len(coders)} "
@@ -106,7 +134,13 @@ def agreement_report(codings: Mapping, *, mode: str = "multilabel", level: str =
     warnings += [f"code {code!r}: {e['warning']}" for code, e in per_code.items() if "warning" in e]
     report: dict[str, Any] = {"n_units": len(units), "n_units_compared": compared,
                               "n_coders": len(coders), "coders": coders, "mode": mode,
-                              "level": level, "n_boot": n_boot, "seed": seed}
+                              "level": level, "n_boot": n_boot, "seed": seed,
+                              "hierarchy": hierarchy, "hierarchy_note": HIERARCHY[hierarchy],
+                              "ci_method": _ci_method(n_boot, seed)}
+    if compared == 0 and units:
+        warnings.append("no unit was coded by two coders, so nothing is compared: units must "
+                        "be the same in every file (for coded spans of a document, e.g. "
+                        "REFI-QDA projects, use --unit character)")
     pairs = {}
     if mode == "multilabel":
         overall = _mean(per_code.values())
@@ -121,6 +155,7 @@ def agreement_report(codings: Mapping, *, mode: str = "multilabel", level: str =
         categories, alpha = _nominal_scheme(rows, level, codebook, warnings)
         overall = _stats(rows, categories=categories, alpha=alpha, **boot)
         overall["n_categories"] = len(categories)
+        overall["category_kappa"] = category_kappa(rows)
         for i, j in combinations(range(len(coders)), 2):
             sub = [[r[i], r[j]] for r in rows]
             pairs[f"{coders[i]}|{coders[j]}"] = {
@@ -129,10 +164,15 @@ def agreement_report(codings: Mapping, *, mode: str = "multilabel", level: str =
         if len(coders) == 2:
             report["confusion"] = _confusion(rows, coders)
     report["overall"] = _interpret(overall)
-    report["per_code"] = {code: _interpret(e) for code, e in per_code.items()}
+    report["per_code"] = {code: {"label": label_of.get(code, code), **_interpret(e)}
+                          for code, e in per_code.items()}
     report["pairs"] = {name: _interpret(e) for name, e in pairs.items()}
-    if codebook is not None:
-        report["rollup"] = _rollup(codings, codes, codebook, warnings, boot)
+    if codebook is not None and hierarchy == "as_given":
+        report["rollup"] = {code: {"label": label_of.get(code, code), **e} for code, e in
+                            _rollup(codings, codes, codebook, warnings, boot).items()}
+    report["labels"] = {code: label_of.get(code, code)
+                        for code in [*report["per_code"], *report.get("rollup", {})]}
+    report["formulas"] = {k: v for k, v in FORMULAS.items() if _uses(report, k)}
     report["warnings"] = warnings
     report["interpretation"] = {"kappa": KAPPA_BANDS, "alpha": ALPHA_BANDS}
     return jsonable(report)
@@ -179,18 +219,70 @@ def _stats(rows: Rows, *, categories: list | None, alpha: Callable[[Rows], float
            n_boot: int = 0, seed: int = 0, pair_only: bool = False) -> dict:
     """The statistics of one reliability matrix (units x coders, ``None`` = not seen)."""
     out: dict[str, Any] = {"percent_agreement": percent_agreement(rows)}
-    if rows and len(rows[0]) == 2:
+    n_coders = len(rows[0]) if rows else 0
+    if n_coders == 2:
         a, b = [r[0] for r in rows], [r[1] for r in rows]
         k = cohen_kappa(a, b)
-        out["cohen_kappa"] = {"value": k.value, "se": k.se, "ci": list(k.ci)}
+        out["cohen_kappa"] = {"value": k.value, "se": k.se, **_normal_ci(k)}
         if not pair_only:
             out["scott_pi"] = scott_pi(a, b)
     if not pair_only:
         out["fleiss_kappa"] = fleiss_kappa(rows)
+        if n_coders > 2:
+            out["conger_kappa"] = conger_kappa(rows)
+            out["light_kappa"] = light_kappa(rows)
         out["brennan_prediger"] = brennan_prediger(rows, n_categories=len(categories or []) or None)
         out["gwet_ac1"] = gwet_ac1(rows, categories=categories)
-    ci = list(bootstrap_ci(alpha, rows, n_boot=n_boot, seed=seed)) if n_boot else None
-    out["krippendorff_alpha"] = {"value": alpha(rows), "ci": ci}
+    ci = interval(alpha, rows, n_boot=n_boot, seed=seed) if n_boot else {"ci": None, "note": None}
+    out["krippendorff_alpha"] = {"value": alpha(rows), "ci": ci["ci"], "ci_note": ci["note"]}
+    return out
+
+
+def _normal_ci(k) -> dict:
+    """Cohen's large-sample interval, none where it would collapse to a point."""
+    if math.isnan(k.value):
+        return {"ci": None, "ci_note": None}
+    if k.n < MIN_UNITS_FOR_CI:
+        return {"ci": None, "ci_note": f"too few units for an interval ({k.n} < "
+                                       f"{MIN_UNITS_FOR_CI})"}
+    if k.se <= 0:
+        return {"ci": None, "ci_note": "no variance estimate (every unit agrees)"}
+    return {"ci": list(k.ci), "ci_note": None}
+
+
+def _ci_method(n_boot: int, seed: int) -> str:
+    boot = (f"Krippendorff's alpha: percentile bootstrap over units ({n_boot} resamples, seed "
+            f"{seed}, 95%)" if n_boot else "Krippendorff's alpha: no interval (--bootstrap 0)")
+    return (f"{boot}; Cohen's kappa: normal interval from the large-sample SE of Fleiss, Cohen "
+            f"& Everitt (1969). No interval with fewer than {MIN_UNITS_FOR_CI} units, or when "
+            "every resample gives the same value.")
+
+
+def _uses(report: dict, key: str) -> bool:
+    entries = [report.get("overall", {}), *report.get("per_code", {}).values()]
+    return any(key in e for e in entries) or (key == "krippendorff_alpha_pooled" and
+                                              "krippendorff_alpha_pooled" in report["overall"])
+
+
+def _labels(codings: Codings, codebook, labels) -> dict[str, str]:
+    out: dict[str, str] = dict(getattr(codings, "labels", {}) or {})
+    if isinstance(codebook, Codebook):
+        out.update({c.id: c.label for c in codebook if c.label})
+    out.update(labels or {})
+    return out
+
+
+def _like_with_like(codings: Codings, book: Codebook, *, derive: bool) -> Codings:
+    """Every coder's codes reduced to leaves of ``book`` (codes outside it kept), rolled up to
+    their parents when ``derive``."""
+    def reduce(codes: set[str]) -> set[str]:
+        unknown = {c for c in codes if c not in book}
+        leaves = {c for c in codes - unknown if not book.children(c)}
+        return (book.rollup(leaves) if derive else leaves) | unknown
+
+    out = Codings({coder: {u: reduce(cs) for u, cs in units.items()}
+                   for coder, units in codings.items()}, texts=codings.texts)
+    out.origin.update(codings.origin)
     return out
 
 
@@ -250,8 +342,9 @@ def _pooled_alpha(codings: Codings, codes: list[str], *, n_boot: int, seed: int)
     def alpha(sample: list[Rows]) -> float:
         return krippendorff_alpha([row for block in sample for row in block])
 
-    ci = list(bootstrap_ci(alpha, blocks, n_boot=n_boot, seed=seed)) if n_boot else None
-    return {"value": alpha(blocks), "ci": ci}
+    ci = interval(alpha, blocks, n_boot=n_boot, seed=seed) if n_boot else {"ci": None,
+                                                                           "note": None}
+    return {"value": alpha(blocks), "ci": ci["ci"], "ci_note": ci["note"]}
 
 
 def _nominal_scheme(rows: Rows, level: str, codebook, warnings: list[str]):

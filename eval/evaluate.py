@@ -29,7 +29,11 @@ def model_codings(suggester, gold: Codings, *, batch_size: int = 64) -> dict[str
 
 
 def evaluate(suggester, gold: Codings, *, gold_coder: str | None = None, n_boot: int = 1000,
-             seed: int = 0) -> dict:
+             seed: int = 0, hierarchy: str = "derived") -> dict:
+    """The model against ``gold_coder``, like with like: by default (``hierarchy="derived"``)
+    parent codes are derived from leaf codes the same way for the model (which also suggests
+    parents directly) and for people; ``"leaves"`` compares leaf codes only; ``"as_given"`` the
+    codes as given. The result names the choice (``hierarchy``)."""
     humans = gold.coders
     if MODEL in humans:
         raise PrecodeInputError("a gold coder is called 'model'; rename it", field="coder")
@@ -52,7 +56,10 @@ def evaluate(suggester, gold: Codings, *, gold_coder: str | None = None, n_boot:
     def matrix(codes_by_unit: dict[str, set[str]]) -> np.ndarray:
         y = np.zeros((len(units), len(columns)))
         for i, u in enumerate(units):
-            for c in book.rollup(codes_by_unit.get(u, set())):
+            given = codes_by_unit.get(u, set())
+            if hierarchy != "as_given":  # parents only as derived from leaves, for every coder
+                given = {c for c in given if not book.children(c)}
+            for c in book.rollup(given):
                 if c in columns:
                     y[i, columns.index(c)] = 1
         return y
@@ -66,12 +73,15 @@ def evaluate(suggester, gold: Codings, *, gold_coder: str | None = None, n_boot:
                                                   leaves),
                        "parents": classifier_report(truth[:, len(leaves):], pred[:, len(leaves):],
                                                     columns[len(leaves):])},
-        "model_vs_gold": agreement_report(with_model, codebook=book, n_boot=n_boot, seed=seed),
+        "hierarchy": hierarchy,
+        "model_vs_gold": agreement_report(with_model, codebook=book, n_boot=n_boot, seed=seed,
+                                          hierarchy=hierarchy),
     }
     if len(humans) >= 2:
         out["human_vs_human"] = agreement_report(Codings({h: gold[h] for h in humans},
                                                          texts=gold.texts),
-                                                 codebook=book, n_boot=n_boot, seed=seed)
+                                                 codebook=book, n_boot=n_boot, seed=seed,
+                                                 hierarchy=hierarchy)
     return out
 
 
@@ -80,16 +90,20 @@ def _f(x) -> str:
 
 
 def render_text(result: dict) -> str:
+    """One kappa per comparison: Cohen's kappa averaged over the same codes as the agreement
+    report (the classifier tables give precision, recall and F1 only)."""
     lines = [f"Model against {result['gold_coder']} on {result['n_units']} units", ""]
+    labels = result.get("model_vs_gold", {}).get("labels", {})
     for part in ("codes", "parents"):
         r = result["classifier"][part]
         if not r["per_code"]:
             continue
-        lines.append(f"{part}: macro-F1 {_f(r['macro_f1'])}, micro-F1 {_f(r['micro_f1'])}, "
-                     f"mean kappa {_f(r['mean_kappa'])}")
+        lines.append(f"{part}: macro-F1 {_f(r['macro_f1'])}, micro-F1 {_f(r['micro_f1'])}")
         lines.append(f"  {'code':60s} {'n':>4s} {'prec':>6s} {'rec':>6s} {'F1':>6s}")
         for code, s in r["per_code"].items():
-            lines.append(f"  {code[:60]:60s} {s['support']:4d} {_f(s['precision']):>6s} "
+            label = labels.get(code, code)
+            name = code if label == code else f"{label} ({code})"
+            lines.append(f"  {name[:60]:60s} {s['support']:4d} {_f(s['precision']):>6s} "
                          f"{_f(s['recall']):>6s} {_f(s['f1']):>6s}")
         lines.append("")
     for key, title in (("model_vs_gold", "model vs gold"), ("human_vs_human", "human vs human")):
@@ -98,8 +112,12 @@ def render_text(result: dict) -> str:
             alpha = o.get("krippendorff_alpha")
             kappa = o.get("cohen_kappa")
             lines.append(f"{title}: percent agreement {_f(_v(o.get('percent_agreement')))}, "
-                         f"Cohen's kappa (mean over codes) {_f(_v(kappa))}, "
+                         f"Cohen's kappa (mean over {o.get('n_codes')} codes) {_f(_v(kappa))}, "
                          f"Krippendorff's alpha {_f(_v(alpha))}")
+    note = next((result[k]["hierarchy_note"] for k in ("model_vs_gold", "human_vs_human")
+                 if k in result and "hierarchy_note" in result[k]), None)
+    if note:
+        lines.append(f"codes compared: {note}")
     return "\n".join(lines) + "\n"
 
 

@@ -39,9 +39,10 @@ from itertools import combinations
 import numpy as np
 
 from corpus.errors import PrecodeInputError
-from eval.agreement import cohen_kappa
+from eval.agreement import MIN_UNITS_FOR_CI, cohen_kappa_table
 from eval.agreement_io import Span
 from eval.agreement_report import jsonable
+from eval.unitizing import spans_unitizing_alpha
 
 __all__ = ["character_agreement", "overlap_share", "segment_agreement", "span_report"]
 
@@ -54,12 +55,22 @@ DEFINITIONS = {
     "segments": "segment level (MAXQDA): a segment agrees when the other coder gave the same "
                 "code to a segment overlapping it by at least min_overlap of their union; "
                 "kappa = Brennan & Prediger with chance 1/number of codes",
+    "u_alpha": "Krippendorff's unitizing alpha (2004, pp. 251-256) over all coders: "
+               "disagreement from the positions and lengths of overlapping units and gaps, "
+               "chance from all possible placements; documents laid end to end",
+    "per_position": "all_text also gives Scott's pi and Krippendorff's alpha over characters "
+                    "(each character a unit coded 1/0, the digitized agreement of "
+                    "Krippendorff 1995)",
 }
 
 
 def span_report(spans: Mapping[str, Iterable[Span]], lengths: Mapping[str, int], *,
-                min_overlap: float = DEFAULT_MIN_OVERLAP) -> dict:
-    """Character- and segment-level agreement for every pair of coders (JSON-ready)."""
+                min_overlap: float = DEFAULT_MIN_OVERLAP, labels: Mapping[str, str] | None = None,
+                estimated: Iterable[str] = ()) -> dict:
+    """Character- and segment-level agreement for every pair of coders, and Krippendorff's
+    unitizing alpha over all coders (JSON-ready). ``labels``: ``{code id: label}`` shown beside
+    the ids; ``estimated``: documents whose length is only the furthest coded end (their text
+    was not given), named in a warning."""
     spans = {coder: list(s) for coder, s in spans.items()}
     if len(spans) < 2:
         raise PrecodeInputError(f"span agreement needs coded spans from at least two coders, "
@@ -70,9 +81,19 @@ def span_report(spans: Mapping[str, Iterable[Span]], lengths: Mapping[str, int],
                           "segments": segment_agreement(spans[a], spans[b],
                                                         min_overlap=min_overlap)}
              for a, b in combinations(spans, 2)}
+    warnings = []
+    estimated = [d for d in lengths if d in set(estimated)]
+    if estimated:
+        warnings.append(f"length of {len(estimated)} document(s) unknown ({', '.join(estimated[:5])}"
+                        f"{', ...' if len(estimated) > 5 else ''}): taken as the furthest coded "
+                        "character, so uncoded text after it is not counted")
+    codes = sorted({s.code for items in spans.values() for s in items})
     return jsonable({"kind": "spans", "coders": list(spans), "n_coders": len(spans),
                      "documents": dict(lengths), "min_overlap": min_overlap,
-                     "definitions": DEFINITIONS, "pairs": pairs, "warnings": []})
+                     "definitions": DEFINITIONS, "pairs": pairs,
+                     "u_alpha": spans_unitizing_alpha(spans, lengths),
+                     "labels": {c: (labels or {}).get(c, c) for c in codes},
+                     "warnings": warnings})
 
 
 def character_agreement(a: Iterable[Span], b: Iterable[Span], lengths: Mapping[str, int]) -> dict:
@@ -85,17 +106,18 @@ def character_agreement(a: Iterable[Span], b: Iterable[Span], lengths: Mapping[s
     masks_a, masks_b = _masks(a, lengths), _masks(b, lengths)
     out = {}
     for code in sorted(masks_a.keys() | masks_b.keys()):
-        pooled_a, pooled_b, documents = [], [], {}
+        total, documents = np.zeros(4, dtype=np.int64), {}
         for document, length in lengths.items():
-            x = masks_a[code].get(document, np.zeros(length, dtype=bool))
-            y = masks_b[code].get(document, np.zeros(length, dtype=bool))
-            if x.any() or y.any():
-                documents[document] = _character_entry(x, y)
-            pooled_a.append(x)
-            pooled_b.append(y)
-        out[code] = {"documents": documents,
-                     "all_documents": _character_entry(np.concatenate(pooled_a),
-                                                       np.concatenate(pooled_b))}
+            x, y = masks_a[code].get(document), masks_b[code].get(document)
+            if x is None and y is None:
+                total[3] += length  # neither coder used the code in this document
+                continue
+            x = np.zeros(length, dtype=bool) if x is None else x
+            y = np.zeros(length, dtype=bool) if y is None else y
+            counts = _counts(x, y)
+            documents[document] = _character_entry(*counts)
+            total += counts
+        out[code] = {"documents": documents, "all_documents": _character_entry(*total)}
     return out
 
 
@@ -152,18 +174,40 @@ def _masks(spans: Iterable[Span], lengths: Mapping[str, int]) -> dict[str, dict[
     return masks
 
 
-def _kappa_block(x: np.ndarray, y: np.ndarray) -> dict:
-    k = cohen_kappa(x.astype(int).tolist(), y.astype(int).tolist())
-    return {"n_characters": int(len(x)), "percent_agreement": k.po,
-            "cohen_kappa": {"value": k.value, "se": k.se, "ci": list(k.ci)}}
+def _kappa_block(both: int, only_a: int, only_b: int, neither: int) -> dict:
+    """Per-position (digitized) agreement: every character is a unit coded 1/0 by each coder,
+    computed from the 2x2 counts."""
+    n = both + only_a + only_b + neither
+    k = cohen_kappa_table([[neither, only_b], [only_a, both]])
+    ones = 2 * both + only_a + only_b  # pooled 1s of both coders
+    pooled = ones / (2 * n) if n else math.nan
+    pe = pooled**2 + (1 - pooled) ** 2
+    pi = (k.po - pe) / (1 - pe) if n and pe < 1 - 1e-12 else math.nan
+    alpha = (1.0 - (2 * n - 1) * (only_a + only_b) / (ones * (2 * n - ones))
+             if 0 < ones < 2 * n else math.nan)
+    return {"n_characters": int(n), "percent_agreement": k.po,
+            "cohen_kappa": {"value": k.value, "se": k.se, "ci": _ci(k)},
+            "scott_pi": pi, "krippendorff_alpha": alpha}
 
 
-def _character_entry(x: np.ndarray, y: np.ndarray) -> dict:
-    coded = x | y
-    return {"both": int((x & y).sum()), "only_a": int((x & ~y).sum()),
-            "only_b": int((~x & y).sum()), "neither": int((~coded).sum()),
-            "all_text": _kappa_block(x, y),
-            "excluding_uncoded_text": _kappa_block(x[coded], y[coded])}
+def _ci(k) -> list | None:
+    """Cohen's large-sample interval, or none where it would collapse to a point (no variance
+    estimate: perfect agreement, or too few characters)."""
+    if math.isnan(k.value) or k.se <= 0 or k.n < MIN_UNITS_FOR_CI:
+        return None
+    return list(k.ci)
+
+
+def _counts(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    both, only_a, only_b = int((x & y).sum()), int((x & ~y).sum()), int((~x & y).sum())
+    return np.array([both, only_a, only_b, len(x) - both - only_a - only_b], dtype=np.int64)
+
+
+def _character_entry(both: int, only_a: int, only_b: int, neither: int) -> dict:
+    both, only_a, only_b, neither = int(both), int(only_a), int(only_b), int(neither)
+    return {"both": both, "only_a": only_a, "only_b": only_b, "neither": neither,
+            "all_text": _kappa_block(both, only_a, only_b, neither),
+            "excluding_uncoded_text": _kappa_block(both, only_a, only_b, 0)}
 
 
 def _index(spans: list[Span]) -> dict[tuple[str, str], list[Span]]:

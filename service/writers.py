@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from corpus.errors import PrecodeInputError
 from service.batch import write_csv, write_jsonl
 from service.report_html import write_html
 from service.services.users import MODEL_USER
@@ -44,12 +45,26 @@ def describe(suggestions: list[dict]) -> str:
 def write_qdpx_records(records: list[dict], out: Path, suggester, *, sources: dict[str, Path],
                        **_) -> None:
     """A REFI-QDA project: the transcripts as text sources, the model's codebook, and one
-    selection per segment with a suggestion, coded by the user "precode model"."""
+    selection per segment with a suggestion, coded by the user "precode model". Pre-coding a
+    .qdpx project gives that project with the model's codings added (``corpus.refi_update``)."""
     from corpus.refi import write_qdpx
 
     by_doc: dict[str, list[dict]] = {}
     for r in records:
         by_doc.setdefault(r["document"], []).append(r)
+    projects = {p for p in sources.values() if p.suffix.lower() == ".qdpx"}
+    if projects:
+        from corpus.refi_update import add_codings
+
+        if len(projects) > 1 or len(set(sources.values())) > 1:
+            raise PrecodeInputError("a .qdpx project is pre-coded on its own: give it as the "
+                                    "only input", field="INPUTS")
+        add_codings(projects.pop(), out, [
+            {"document": r["document"], "start": r["start"], "end": r["end"],
+             "codes": [s["code"] for s in r["suggestions"]], "description":
+                 describe(r["suggestions"])} for r in records if r["suggestions"]],
+            codebook=suggester.codebook, user=MODEL_USER)
+        return
     documents, codings = [], []
     for name, recs in by_doc.items():
         text, spans = document_text(sources[name], recs)

@@ -25,7 +25,8 @@ DATA = Path(__file__).parent / "data"
 REQUIRE_ENV = "PRECODE_REQUIRE_REFERENCE_DATA"
 # The datasets the tests read, each a folder of the reference data. A test that needs another one
 # adds it here, so that a partial copy is reported like a missing one.
-REFERENCE_DATASETS = ("refi", "ci_claims", "npt_quotes_dev", "fivewords_two_coder")
+REFERENCE_DATASETS = ("refi", "ci_claims", "npt_quotes_dev", "fivewords_two_coder", "refi_exports",
+                      "agreement_reference")
 
 
 def _missing_reference_data() -> str | None:

@@ -10,7 +10,7 @@ import typer
 from service.cli.common import err_console, friendly
 
 FORMATS = ("table", "json", "html")
-UNITS = ("segment", "character")
+UNITS = ("auto", "segment", "character")
 
 
 app = typer.Typer()
@@ -29,8 +29,14 @@ def agree(
     level: Annotated[str, typer.Option(help="Metric of Krippendorff's alpha in nominal mode: "
                                             "nominal, ordinal, interval or ratio.")
                      ] = "nominal",
-    unit: Annotated[str, typer.Option(help="segment (units as given) or character (spans "
-                                           "with document, start, end).")] = "segment",
+    unit: Annotated[str, typer.Option(help="segment (units as given), character (spans with "
+                                           "document, start, end: character level, MAXQDA "
+                                           "segments, unitizing alpha) or auto (character "
+                                           "when every file is a .qdpx project).")] = "auto",
+    hierarchy: Annotated[str, typer.Option(help="as_given, derived (parent codes derived from "
+                                                "each coder's leaf codes, the same way for "
+                                                "all) or leaves (leaf codes only); needs "
+                                                "--codebook.")] = "as_given",
     codebook: Annotated[str | None, typer.Option(help="Codebook (built-in name or file) to "
                                                       "check codes and roll up to parent "
                                                       "codes.")] = None,
@@ -52,11 +58,18 @@ def agree(
     from corpus.errors import PrecodeInputError
     from eval.agreement_io import read_codings
     from eval.agreement_render import render_html, render_table
-    from eval.agreement_report import LEVELS, MODES, agreement_report, find_disagreements
+    from eval.agreement_report import (
+        HIERARCHY,
+        LEVELS,
+        MODES,
+        agreement_report,
+        find_disagreements,
+    )
     from eval.spans import span_report
 
     for name, value, allowed in (("--mode", mode, MODES), ("--level", level, LEVELS),
-                                 ("--unit", unit, UNITS), ("--format", format, FORMATS)):
+                                 ("--unit", unit, UNITS), ("--format", format, FORMATS),
+                                 ("--hierarchy", hierarchy, tuple(HIERARCHY))):
         if value not in allowed:
             raise PrecodeInputError(f"unknown value {value!r} (use {', '.join(allowed)})",
                                     field=name)
@@ -64,13 +77,17 @@ def agree(
         raise PrecodeInputError("must not be negative", field="--bootstrap")
     book = load_codebooks(codebook) if codebook else None
     codings = read_codings(files, codebook=book)
+    if unit == "auto":
+        unit = "character" if all(f.suffix.lower() == ".qdpx" for f in files) else "segment"
     with err_console.status(f"computing agreement ({bootstrap} bootstrap resamples)"):
         if unit == "character":
-            report, disagreements = span_report(codings.spans, codings.lengths,
-                                                min_overlap=min_overlap), []
+            labels = {**codings.labels, **({c.id: c.label for c in book} if book else {})}
+            report, disagreements = span_report(
+                codings.spans, codings.lengths, min_overlap=min_overlap, labels=labels,
+                estimated=set(codings.lengths) - codings.known_lengths), []
         else:
             report = agreement_report(codings, mode=mode, level=level, codebook=book,
-                                      n_boot=bootstrap, seed=seed)
+                                      n_boot=bootstrap, seed=seed, hierarchy=hierarchy)
             disagreements = find_disagreements(codings)
     if format == "json":
         text = json.dumps({**report, "disagreements": disagreements}, indent=2,

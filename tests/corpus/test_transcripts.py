@@ -110,11 +110,10 @@ def test_txt_without_labels_gives_one_turn_per_paragraph(tmp_path):
     check_offsets(t)
 
 
-def test_txt_text_before_the_first_label_has_no_speaker(tmp_path):
+def test_txt_header_before_the_first_label_is_not_a_turn(tmp_path):
     text = "Site 3, March\n\nInterviewer: Hello?\nP1: Hi.\n"
     t = read_transcript(write(tmp_path / "t.txt", text))
-    assert speakers_and_texts(t)[0] == (None, "Site 3, March")
-    assert [turn.speaker for turn in t.turns[1:]] == ["Interviewer", "P1"]
+    assert speakers_and_texts(t) == [("Interviewer", "Hello?"), ("P1", "Hi.")]
 
 
 def test_txt_lowercase_phrase_with_colon_is_not_a_label(tmp_path):
@@ -263,8 +262,9 @@ And one more from me.
 
 def test_vtt_voice_tags_and_merging(tmp_path):
     t = read_transcript(write(tmp_path / "call.vtt", VTT))
-    assert t.text == ("Hello & welcome.\nA second cue,\non two lines.\nThanks.\n"
-                      "And one more from me.\nBack to me.")
+    # the speaker is written where it changes, so the text (and a .qdpx of it) says who speaks
+    assert t.text == ("Dr Ana Núñez: Hello & welcome.\nA second cue,\non two lines.\n"
+                      "Interviewer: Thanks.\nAnd one more from me.\nDr Ana Núñez: Back to me.")
     assert speakers_and_texts(t) == [
         ("Dr Ana Núñez", "Hello & welcome.\nA second cue,\non two lines."),
         ("Interviewer", "Thanks.\nAnd one more from me."),
@@ -278,8 +278,10 @@ def test_vtt_speaker_prefixes(tmp_path):
             "00:00:02.000 --> 00:00:03.000\r\nP1: Yes.\r\n\r\n"
             "00:00:03.000 --> 00:00:04.000\r\nP1: Let’s go.\r\n")
     t = read_transcript(write(tmp_path / "zoom.vtt", text, "utf-8-sig"))
-    assert t.text == "Shall we start?\nYes.\nLet’s go."
+    assert t.text == "Moderator: Shall we start?\nP1: Yes.\nLet’s go."
     assert speakers_and_texts(t) == [("Moderator", "Shall we start?"), ("P1", "Yes.\nLet’s go.")]
+    assert [(turn.time_start, turn.time_end) for turn in t.turns] == [(1.0, 2.0), (2.0, 4.0)]
+    check_offsets(t)
 
 
 def test_vtt_without_speakers_is_one_turn(tmp_path):
@@ -335,8 +337,8 @@ Interviewer: Thanks.
 def test_srt_numbered_cues_and_merging(tmp_path):
     t = read_transcript(write(tmp_path / "sub.srt", SRT.replace("\n", "\r\n"), "cp1252"))
     assert t.encoding == "cp1252"
-    assert t.text == ("How long have you been here?\nTwo years.\nBefore that, the hospital.\n"
-                      "It’s quieter here.\nThanks.")
+    assert t.text == ("Interviewer: How long have you been here?\nRenée: Two years.\n"
+                      "Before that, the hospital.\nIt’s quieter here.\nInterviewer: Thanks.")
     assert speakers_and_texts(t) == [
         ("Interviewer", "How long have you been here?"),
         ("Renée", "Two years.\nBefore that, the hospital.\nIt’s quieter here."),
@@ -465,7 +467,7 @@ def test_examples(name):
 
 def test_example_txt_speakers():
     t = read_transcript(EXAMPLES / "clinic_pharmacist_interview.txt")
-    assert {turn.speaker for turn in t.turns} == {None, "Interviewer", "P4"}
+    assert {turn.speaker for turn in t.turns} == {"Interviewer", "P4"}  # the title is a header
     assert not any("[00:" in turn.text for turn in t.turns)
 
 

@@ -251,6 +251,39 @@ def test_cohen_drops_missing_units():
         cohen_kappa([1, 2], [1, 3], categories=[1, 2])
 
 
+# Gwet, K.L. (2014) Handbook of Inter-Rater Reliability, 4th ed., with missing ratings (values as
+# printed there and by Gwet's irrCAC/AgreeStat): 4 raters x 12 units on 1-5 (p.120; Krippendorff's
+# Example C again), 5 observers x 15 units on 0-3 (after p.125), 4 raters x 14 units on a-e.
+GWET_4RATERS = KRIPPENDORFF_2011
+GWET_5OBSERVERS = [list(r) for r in zip(
+    [1, 1, 2, N, 0, 0, 1, 1, 2, 2, N, 0, 1, 3, 1],
+    [1, 1, 3, 0, 0, 0, 0, N, 2, 1, 1, 0, 2, 3, 1],
+    [2, 0, 3, 0, 0, 0, 2, 2, 2, 1, 0, 0, 2, 2, 1],
+    [N, 1, 3, N, N, N, N, 0, N, 1, 0, 0, 2, 2, N],
+    [2, N, N, 0, 0, 0, 1, N, 2, N, N, N, N, 3, 1], strict=True)]
+GWET_G1G2 = [list(r) for r in zip(
+    ["a", "b", "c", "c", "b", "a", "d", "a", "b", N, N, N, "b", "b"],
+    ["a", "b", "c", "c", "b", "b", "d", "a", "b", "e", N, N, "b", "a"],
+    [N, "c", "c", "c", "b", "c", "d", "b", "b", "e", "a", "c", "c", "c"],
+    ["a", "b", "c", "c", "b", "d", "d", "a", "b", "e", "a", N, "b", "b"], strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "pa", "fleiss", "ac1", "bp"),
+    [(GWET_4RATERS, 0.818, 0.7612, 0.775, 0.773),
+     (GWET_5OBSERVERS, 0.616, 0.458, 0.497, 0.487),
+     (GWET_G1G2, 0.744, 0.657, 0.685, 0.679)],
+    ids=["4raters", "5observers", "g1g2"])
+def test_gwet_handbook_missing_ratings(rows, pa, fleiss, ac1, bp):
+    digits = 5e-5 if fleiss == 0.7612 else 5e-4
+    assert percent_agreement(rows) == pytest.approx(pa, abs=5e-4)
+    assert fleiss_kappa(rows) == pytest.approx(fleiss, abs=digits)
+    assert gwet_ac1(rows) == pytest.approx(ac1, abs=5e-4)
+    assert brennan_prediger(rows) == pytest.approx(bp, abs=5e-4)
+    # pooled marginals (ratings of pairable units only) miss the printed values
+    assert fleiss_kappa(rows, missing="pooled") != pytest.approx(fleiss, abs=digits)
+
+
 # --------------------------------------------------------------------------- hand computations
 
 # 2 coders, 100 units, yes/no:     b=yes  b=no
@@ -301,7 +334,9 @@ def test_multirater_missing_by_hand():
     #   percent agreement = mean(1, 0, 1) = 2/3 (u4 has no pairs)
     #   AC1: pi over units with >= 1 rating: pi_a = (1 + .5 + 0 + 1)/4 = .625, pi_b = .375
     #        p_e = 2 * .625 * .375 = .46875, AC1 = (2/3 - 15/32) / (17/32) = 19/51
-    #   Fleiss (units with >= 2 ratings, pooled): p_a = 4/7, p_b = 3/7, P_e = 25/49,
+    #   Fleiss, Gwet's handbook (pi as for AC1): P_e = .625^2 + .375^2 = 17/32,
+    #        kappa = (2/3 - 17/32) / (15/32) = 13/45
+    #   Fleiss pooled (units with >= 2 ratings): p_a = 4/7, p_b = 3/7, P_e = 25/49,
     #        kappa = (2/3 - 25/49) / (24/49) = 23/72
     #   BP: (2/3 - 1/2) / (1/2) = 1/3
     #   alpha: pairable values 7 (a: 4, b: 3); o_ab = 1/(2-1) = 1 per ordered pair in u2
@@ -309,7 +344,10 @@ def test_multirater_missing_by_hand():
     rows = [["a", "a", "a"], ["a", "b", None], ["b", None, "b"], [None, "a", None]]
     assert percent_agreement(rows) == pytest.approx(2 / 3)
     assert gwet_ac1(rows) == pytest.approx(19 / 51)
-    assert fleiss_kappa(rows) == pytest.approx(23 / 72)
+    assert fleiss_kappa(rows) == pytest.approx(13 / 45)
+    assert fleiss_kappa(rows, missing="pooled") == pytest.approx(23 / 72)
+    with pytest.raises(ValueError, match="missing"):
+        fleiss_kappa(rows, missing="drop")
     assert brennan_prediger(rows) == pytest.approx(1 / 3)
     assert krippendorff_alpha(rows) == pytest.approx(0.5)
 

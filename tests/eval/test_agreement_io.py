@@ -4,8 +4,6 @@ sheets, the .qdpx hook, and errors that name the file and line."""
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -143,20 +141,25 @@ def test_one_coder_unit_from_two_files_is_an_error(tmp_path):
         read_codings([a, b])
 
 
-def test_qdpx_hook(tmp_path, monkeypatch):
-    path = tmp_path / "project.qdpx"
-    path.write_bytes(b"PK")
-    monkeypatch.setitem(sys.modules, "corpus.refi", None)  # no reader: a clear error
-    with pytest.raises(PrecodeInputError, match=r"project\.qdpx: .*not supported"):
-        read_file(path)
-    fake = types.ModuleType("corpus.refi")
-    fake.read_qdpx_codings = lambda p: {"A": {"int1:0-5": {"x", "y"}}, "B": {"int1:0-5": {"x"}}}
-    monkeypatch.setitem(sys.modules, "corpus.refi", fake)
+def test_qdpx_project(tmp_path, npt_integrating):
+    """A REFI-QDA project: each user a coder, units ``document:start-end``, every coding also a
+    span, the document's true length and the codes' names."""
+    from corpus.refi import write_qdpx
+
+    text = "We met on Mondays. It made sense after a while, honestly."
+    path = write_qdpx(tmp_path / "project.qdpx", codebook=npt_integrating,
+                      documents=[("int1", text)],
+                      codings=[{"document": "int1", "start": 0, "end": 5, "user": "A",
+                                "codes": ["npt.coherence", "integrating.sensemaking"]},
+                               {"document": "int1", "start": 0, "end": 5, "user": "B",
+                                "codes": ["npt.coherence"]}])
     c = read_file(path)
-    assert c == {"A": {"int1:0-5": {"x", "y"}}, "B": {"int1:0-5": {"x"}}}
-    assert c.spans == {"A": [Span("int1", 0, 5, "x"), Span("int1", 0, 5, "y")],
-                       "B": [Span("int1", 0, 5, "x")]}
-    assert c.lengths == {"int1": 5}
+    assert c == {"A": {"int1:0-5": {"npt.coherence", "integrating.sensemaking"}},
+                 "B": {"int1:0-5": {"npt.coherence"}}}
+    assert sorted(c.spans["A"]) == [Span("int1", 0, 5, "integrating.sensemaking"),
+                                    Span("int1", 0, 5, "npt.coherence")]
+    assert c.lengths == {"int1": len(text)} and c.known_lengths == {"int1"}
+    assert c.labels["npt.coherence"] == "Coherence"
 
 
 def test_annotation_sheets(annotation_sheets):

@@ -48,6 +48,11 @@ def test_evaluate_reports_model_and_human_agreement(tiny_model, tmp_path):
                                 "0"])
     assert table.exit_code == 0 and "model vs gold" in table.output
     assert "human vs human" not in table.output
+    # one kappa per comparison, over the codes the report names, parents derived alike
+    assert table.output.count("kappa") == 1
+    assert "parent codes derived the same way for every coder" in table.output
+    assert report["hierarchy"] == "derived"
+    assert report["model_vs_gold"]["hierarchy"] == report["human_vs_human"]["hierarchy"]
 
 
 def test_evaluate_refuses_unknown_gold_codes(tiny_model, tmp_path):
