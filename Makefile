@@ -42,6 +42,7 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/precode bench quality
 	$(BIN)/precode bench speed
+	$(BIN)/precode bench scale
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from corpus.errors import PrecodeInputError
 
-READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl")
+READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl", ".qdpx")
 
 
 @dataclass
@@ -63,29 +63,49 @@ def collect_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
     return [(p, str(p) if names[name] > 1 else name) for p, name in out]
 
 
-def code_document(path: Path, document: str, suggester, options: PrecodeOptions) -> list[dict]:
-    """Records for every segment of one file; interviewer turns are kept but not coded unless
-    ``include_interviewer``. Ready-made segment tables keep their own ids and documents."""
+# Coded segments per call of the model. The encoder's numbers depend (in the last bits) on which
+# texts share a call, so every engine cuts a document's coded segments at the same places.
+SUGGEST_CHUNK = 256
+
+
+def segment_records(path: Path, document: str, options: PrecodeOptions) -> list[dict]:
+    """Every segment's record, suggestions still empty; interviewer turns are kept but not coded
+    unless ``include_interviewer``. Ready-made segment tables keep their own ids and documents."""
     from corpus.segmentation import load_segments
 
     segments = load_segments(path, unit=options.unit, document=document)
-    coded = [options.include_interviewer or not s.is_interviewer for s in segments]
-    texts = [s.text for s, c in zip(segments, coded, strict=True) if c]
-    results = iter(suggester.suggest(texts, min_confidence=options.min_confidence,
-                                     top_k=options.top_k, n_evidence=options.n_evidence,
-                                     all_scores=options.all_scores) if texts else [])
-    records = []
-    for seg, is_coded in zip(segments, coded, strict=True):
-        rec = {"document": seg.document, "segment_id": seg.id, "start": seg.start, "end": seg.end,
-               "speaker": seg.speaker, "text": seg.text, "interviewer": seg.is_interviewer,
-               "coded": is_coded, "suggestions": []}
-        if is_coded:
-            res = next(results)
+    return [{"document": seg.document, "segment_id": seg.id, "start": seg.start, "end": seg.end,
+             "speaker": seg.speaker, "text": seg.text, "interviewer": seg.is_interviewer,
+             "coded": options.include_interviewer or not seg.is_interviewer, "suggestions": [],
+             **_times(seg)} for seg in segments]
+
+
+def _times(seg) -> dict:
+    """A subtitle segment's media time in seconds (``time_start``, ``time_end``); nothing for
+    untimed text."""
+    return {k: seg.meta[k] for k in ("time_start", "time_end") if k in seg.meta}
+
+
+def suggest_records(records: list[dict], suggester, options: PrecodeOptions, *,
+                    chunk: int | None = SUGGEST_CHUNK) -> list[dict]:
+    """Fill in the coded records' suggestions (in place), ``chunk`` at a time (None: at once)."""
+    coded = [r for r in records if r["coded"]]
+    step = chunk or max(1, len(coded))
+    for i in range(0, len(coded), step):
+        part = coded[i:i + step]
+        results = suggester.suggest([r["text"] for r in part],
+                                    min_confidence=options.min_confidence, top_k=options.top_k,
+                                    n_evidence=options.n_evidence, all_scores=options.all_scores)
+        for rec, res in zip(part, results, strict=True):
             rec["suggestions"] = [s.to_dict() for s in res.suggestions]
             if res.scores is not None:
                 rec["scores"] = res.scores
-        records.append(rec)
     return records
+
+
+def code_document(path: Path, document: str, suggester, options: PrecodeOptions) -> list[dict]:
+    """Records for every segment of one file (see ``segment_records``), with suggestions."""
+    return suggest_records(segment_records(path, document, options), suggester, options)
 
 
 def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions, *,
@@ -139,7 +159,8 @@ def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions,
         all_records.extend(records)
         if on_document:
             on_document(document, len(records))
-    writer(all_records, out, suggester, sources=sources)
+    if summary.documents or not summary.failed:  # nothing read: no empty output
+        writer(all_records, out, suggester, sources=sources)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
 
@@ -152,6 +173,14 @@ def write_jsonl(records: list[dict], out: Path, suggester=None, **_) -> None:
     tmp.replace(out)
 
 
+def _clock(seconds: float | None) -> str:
+    """``HH:MM:SS.mmm`` as subtitles write it; empty for untimed text."""
+    if seconds is None:
+        return ""
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
 def write_csv(records: list[dict], out: Path, suggester=None, **_) -> None:
     """One row per segment: the suggested codes and their confidences, ``;``-separated."""
     import csv
@@ -160,9 +189,10 @@ def write_csv(records: list[dict], out: Path, suggester=None, **_) -> None:
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["document", "segment_id", "start", "end", "speaker", "text", "codes",
-                    "confidences"])
+                    "confidences", "time_start", "time_end"])
         for r in records:
             w.writerow([r["document"], r["segment_id"], r["start"], r["end"], r["speaker"] or "",
                         r["text"], ";".join(s["code"] for s in r["suggestions"]),
-                        ";".join(f"{s['confidence']:.3f}" for s in r["suggestions"])])
+                        ";".join(f"{s['confidence']:.3f}" for s in r["suggestions"]),
+                        *(_clock(r.get(k)) for k in ("time_start", "time_end"))])
     tmp.replace(out)

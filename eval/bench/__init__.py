@@ -5,4 +5,4 @@ results go to ``eval/results/``. The only part of ``eval/`` that may import ``tr
 Each benchmark is a module (``python -m eval.bench.<name>``); the modules are the public API.
 """
 
-__all__ = ['datasets', 'npt_probe', 'quality', 'real_data', 'speed', 'systems']
+__all__ = ['datasets', 'npt_probe', 'quality', 'real_data', 'scale', 'speed', 'systems']

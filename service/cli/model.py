@@ -10,7 +10,14 @@ import typer
 from rich.markup import escape
 
 from corpus.errors import PrecodeInputError
-from service.cli.common import console, err_console, friendly, load_suggester, stage
+from service.cli.common import (
+    console,
+    err_console,
+    friendly,
+    load_suggester,
+    resolve_model,
+    stage,
+)
 
 app = typer.Typer()
 
@@ -125,7 +132,8 @@ def suggest(
 @friendly
 def code(
     inputs: Annotated[list[Path], typer.Argument(help="Transcript files or folders (.txt, .docx, "
-                                                      ".vtt, .srt, .csv, .jsonl).")],
+                                                      ".vtt, .srt, .csv, .jsonl), or one REFI-QDA "
+                                                      "project (.qdpx).")],
     out: Annotated[Path, typer.Option(help="Output file.")],
     format: Annotated[str | None, typer.Option(help="jsonl, csv, qdpx or html (default: from "
                                                     "the --out suffix).")] = None,
@@ -135,6 +143,14 @@ def code(
                                                                "confidence.")] = None,
     include_interviewer: Annotated[bool, typer.Option(help="Code interviewer turns too.")] = False,
     all_scores: Annotated[bool, typer.Option(help="Add every code's confidence.")] = False,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (a Ray cluster; "
+                                             "install precode[ray]).")] = "local",
+    address: Annotated[str | None, typer.Option(help="With --engine ray: the cluster to join "
+                                                     "(default: start a local one).")] = None,
+    actors: Annotated[int | None, typer.Option(help="With --engine ray: model actors (default: "
+                                                    "the cluster's CPUs / --threads).")] = None,
+    threads: Annotated[int, typer.Option(help="With --engine ray: PyTorch threads (and CPUs) "
+                                              "per actor.")] = 1,
 ):
     """Pre-code transcripts: one record per segment with suggestions and evidence."""
     from service.batch import PrecodeOptions, run_batch
@@ -149,10 +165,27 @@ def code(
                                 field="--unit")
     if min_confidence is not None and not 0 <= min_confidence <= 1:
         raise PrecodeInputError("must lie between 0 and 1", field="--min-confidence")
+    if engine not in ("local", "ray"):
+        raise PrecodeInputError(f"unknown engine {engine!r} (use local or ray)", field="--engine")
+    if engine != "ray" and (address or actors is not None or threads != 1):
+        raise PrecodeInputError("--address, --actors and --threads need --engine ray",
+                                field="--engine")
+    if engine == "ray":
+        from service.ray_engine import RayOptions, check_address, require_ray
+
+        require_ray()
+        if address:
+            check_address(address)
+        if threads < 1 or (actors is not None and actors < 1):
+            raise PrecodeInputError("must be 1 or more", field="--threads" if threads < 1
+                                    else "--actors")
     from service.batch import collect_inputs
 
     files = collect_inputs(inputs)  # a missing input is named before the model loads
-    suggester = load_suggester(model)
+    if fmt == "qdpx" and len(files) > 1 and any(p.suffix.lower() == ".qdpx" for p, _ in files):
+        raise PrecodeInputError("a .qdpx project is pre-coded on its own: give it as the only "
+                                "input", field="INPUTS")
+    suggester = resolve_model(model) if engine == "ray" else load_suggester(model)
     options = PrecodeOptions(unit=unit, min_confidence=min_confidence,
                              include_interviewer=include_interviewer, all_scores=all_scores)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -167,8 +200,16 @@ def code(
             bar.write(f"skipped {reason}")
             bar.update(1)
 
-        summary = run_batch(inputs, out, suggester, options, writer=WRITERS[fmt],
-                            on_document=done, on_error=failed, files=files)
+        if engine == "ray":  # the actors load the model; this process only reads and writes
+            from service.ray_engine import run_batch_ray
+
+            summary = run_batch_ray(inputs, out, suggester, options, writer=WRITERS[fmt],
+                                    ray_options=RayOptions(address=address, actors=actors,
+                                                           threads=threads),
+                                    on_document=done, on_error=failed, files=files)
+        else:
+            summary = run_batch(inputs, out, suggester, options, writer=WRITERS[fmt],
+                                on_document=done, on_error=failed, files=files)
     console.print(f"{summary.documents} document(s), {summary.segments} segments "
                   f"({summary.coded_segments} coded), {summary.with_suggestion} with a suggestion"
                   + (f", {summary.resumed} resumed from an earlier run" if summary.resumed else ""))
@@ -178,7 +219,8 @@ def code(
         console.print(f"[red]{len(summary.failed)} file(s) could not be read:[/red]")
         for path, reason in summary.failed:
             console.print(f"  {escape(path)}: {escape(reason)}")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {out}" if summary.documents or not summary.failed else
+                  "nothing written: no input could be read")
     if summary.failed:
         raise typer.Exit(1)
 

@@ -47,7 +47,7 @@ from service.db.models import (
 from service.problems import Problem, not_found
 from service.services.documents import get_document, list_segments
 from service.services.project_models import SEGMENT_PREFIX, ProjectModels, exemplar_id
-from service.services.projects import current_version, project_codebook
+from service.services.projects import current_version, lock_project, project_codebook
 from service.services.reviews import decided_codes, review_mark
 from service.settings import Settings
 
@@ -88,12 +88,19 @@ def create_job(*, session: Session, project: Project, user: User, kind: str,
     if kind not in JOB_KINDS:
         raise PrecodeInputError(f"unknown job kind {kind!r} (use {', '.join(JOB_KINDS)})",
                                 field="kind")
+    lock_project(session, project.id)  # one queued or running job per project and kind
     active = session.scalar(select(Job.id).where(Job.project_id == project.id, Job.kind == kind,
                                                  Job.status.in_(("queued", "running"))))
     if active is not None:
         raise Problem(409, "conflict", f"job {active} of this kind is still queued or running")
     if kind == "precode":
         params = _precode_params(session, project, params)
+        if params.get("ray_address") and params.get("engine") != "ray":
+            raise PrecodeInputError("needs engine 'ray'", field="ray_address")
+        if params.get("engine") == "ray":
+            from service.ray_engine import require_ray
+
+            require_ray(field="engine")  # said now, not when the job runs
     job = Job(project_id=project.id, kind=kind, params=params, created_by=user.id,
               total=len(params.get("document_ids", [])) or 1)
     session.add(job)
@@ -280,6 +287,10 @@ def run_precode(ctx: JobContext, job_id: int) -> None:
         project_id, params = job.project_id, dict(job.params)
         done = set(job.result.get("done", []))
         book = project_codebook(session.get(Project, project_id))
+    if params.get("engine") == "ray":
+        _precode_on_ray(ctx, job_id, project_id, [d for d in params["document_ids"]
+                                                  if d not in done], params, book)
+        return
     for document_id in params["document_ids"]:
         if document_id in done:
             continue
@@ -288,25 +299,70 @@ def run_precode(ctx: JobContext, job_id: int) -> None:
         _precode_document(ctx, job_id, project_id, document_id, params, book)
 
 
-def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id: int,
-                      params: dict, book: Codebook) -> None:
+def _segments_to_code(ctx: JobContext, document_id: int, params: dict
+                      ) -> tuple[bool, list[Segment]]:
+    """Whether the document is skipped (pre-coded before, no ``redo``), and its segments to code."""
     with ctx.sessions() as session:
         doc = session.get(Document, document_id)
         skip = doc.precoded_at is not None and not params.get("redo", False)
         segments = [] if skip else [s for s in list_segments(session=session, document=doc)
                                     if not s.is_interviewer]
+    return skip, segments
+
+
+def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id: int,
+                      params: dict, book: Codebook) -> None:
+    skip, segments = _segments_to_code(ctx, document_id, params)
     held, results = ctx.models.suggest(
         project_id, [s.text for s in segments], min_confidence=params.get("min_confidence"),
         top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3))
+    _write_document(ctx, job_id, project_id, document_id, params, book, skip=skip,
+                    segments=segments, version_id=held.version_id, results=results)
+
+
+def _precode_on_ray(ctx: JobContext, job_id: int, project_id: int, document_ids: list[int],
+                    params: dict, book: Codebook) -> None:
+    """The same documents coded by a pool of Ray actors (``service.ray_engine``), from a copy of
+    the project's model as it stands when the job starts (saved under ``PRECODE_HOME``, which a
+    multi-node cluster must share). Each document is written as it comes back, as above."""
+    import shutil
+
+    from service.batch import PrecodeOptions
+    from service.ray_engine import RayOptions, suggest_on_ray
+
+    work = [(document_id, *_segments_to_code(ctx, document_id, params))
+            for document_id in document_ids]
+    snapshot = ctx.settings.home / "ray" / f"job-{job_id}-{uuid.uuid4().hex[:8]}"
+    with ctx.models.lock(project_id):
+        held = ctx.models.get(project_id)
+        held.suggester.copy().save(snapshot)
+    try:
+        options = PrecodeOptions(min_confidence=params.get("min_confidence"),
+                                 top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3))
+        for i, results in suggest_on_ray(snapshot, [[s.text for s in segments]
+                                                    for _, _, segments in work], options,
+                                         RayOptions(address=params.get("ray_address"))):
+            if ctx.stop.is_set():
+                raise Interrupted
+            document_id, skip, segments = work[i]
+            _write_document(ctx, job_id, project_id, document_id, params, book, skip=skip,
+                            segments=segments, version_id=held.version_id, results=results)
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
+
+
+def _write_document(ctx: JobContext, job_id: int, project_id: int, document_id: int,
+                    params: dict, book: Codebook, *, skip: bool, segments: list[Segment],
+                    version_id: int, results: list) -> None:
     with ctx.sessions.begin() as session:  # the document's suggestions and progress, or nothing
         job = hold(session, ctx, job_id)
-        rows = [] if skip else _suggestion_rows(project_id, job_id, held.version_id, segments,
+        rows = [] if skip else _suggestion_rows(project_id, job_id, version_id, segments,
                                                 results, book)
         if not skip:
             _supersede_pending(session, document_id)
             session.add_all(rows)
             doc = session.get(Document, document_id)
-            doc.precoded_version_id, doc.precoded_at = held.version_id, utcnow()
+            doc.precoded_version_id, doc.precoded_at = version_id, utcnow()
         result = dict(job.result)
         result["done"] = [*result.get("done", []), document_id]
         result["skipped"] = result.get("skipped", 0) + skip
