@@ -68,7 +68,8 @@ def test_missing_reference_data_skips_with_one_reason(tmp_path):
     reasons = re.findall(r"SKIPPED \[(\d+)\] .*?: (.*)", result.stdout)
     assert len(reasons) == 1 and reasons[0][0] == "2", result.stdout  # one reason for both
     assert (f"reference data not found: needs refi/, ci_claims/, npt_quotes_dev/, "
-            f"fivewords_two_coder/ in {empty}") in reasons[0][1]
+            f"fivewords_two_coder/, refi_exports/, agreement_reference/ in {empty}"
+            ) in reasons[0][1]
     assert "set PRECODE_REFERENCE_DATA" in reasons[0][1]
 
 
@@ -81,7 +82,8 @@ def test_required_reference_data_fails_when_missing(tmp_path):
 
 def test_reference_data_found_where_named(tmp_path):
     data = tmp_path / "data"
-    for name in ("refi", "ci_claims", "npt_quotes_dev", "fivewords_two_coder"):
+    for name in ("refi", "ci_claims", "npt_quotes_dev", "fivewords_two_coder", "refi_exports",
+                 "agreement_reference"):
         (data / name).mkdir(parents=True)
     result = run_inner(tmp_path, data, require=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,5 +1,5 @@
 """Real REFI-QDA exports from NVivo (Windows and Mac), MAXQDA and Taguette
-(``../shared/data/refi_exports``): every coding lands on the text the program shows, the counts
+(the reference data's ``refi_exports`` folder): every coding lands on the text the program shows, the counts
 match what the program wrote, and precode's own .qdpx puts a coding where NVivo reads it."""
 
 import json
