@@ -95,8 +95,42 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 500, "an unexpected error; the server log has its type")
 
 
+def _retry_after(request: Request) -> dict:
+    settings = getattr(request.app.state, "settings", None)
+    return {"Retry-After": str(getattr(settings, "retry_after_seconds", 2))}
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    """A database error, by its kind (never its message: it may quote the statement's values).
+    Input is checked before it reaches the database (lengths, NUL characters), so what is left
+    is a busy or unreachable database (503, try again), a conflict with a concurrent change (409), or a value
+    the database refused (422)."""
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError, TimeoutError
+
+    where = f"{request.method} {request.url.path}"
+    if isinstance(exc, TimeoutError | OperationalError):  # a full pool, a lock, an outage
+        log.warning("database busy on %s (%s)", where, type(exc).__name__)
+        return problem_response(request, 503, "the database is busy; try again shortly",
+                                kind="busy", headers=_retry_after(request))
+    if isinstance(exc, IntegrityError):
+        log.info("database conflict on %s", where)
+        return problem_response(request, 409, "the request conflicts with a change made at the "
+                                              "same time; read the current state and try again",
+                                kind="conflict")
+    if isinstance(exc, DataError):
+        log.info("database refused a value on %s", where)
+        return problem_response(request, 422, "a value in the request cannot be stored (too "
+                                              "long, out of range or with a NUL character)",
+                                kind="invalid-input")
+    return await _unexpected(request, exc)
+
+
 def install(app: FastAPI) -> None:
+    from sqlalchemy.exc import DBAPIError, TimeoutError
+
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(TimeoutError, _database)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(PrecodeInputError, _input)

@@ -28,14 +28,36 @@ class Settings(BaseSettings):
     # a running job's claim lasts this long unless its process renews it (every third of it);
     # a job whose process died is taken over once its claim has run out
     job_lease_seconds: float = 60.0
+    # requests: threads that run them (each holds at most one database connection at a time;
+    # the pool has a connection for each, and for the job workers), how many may be in flight
+    # before more are answered 503, how long one waits for a connection before its 503, and the
+    # Retry-After of a 503. With PostgreSQL, server processes x pool_size() must stay under its
+    # max_connections (100 by default: 4 processes of 21)
+    request_threads: int = 16
+    max_in_flight: int = 200
+    db_wait_seconds: float = 10.0
+    retry_after_seconds: int = 2
+    # requests a minute per API token (per address without one); 0: no limit
+    rate_limit_per_minute: int = 1200
+    # bytes one user may upload in 24 hours (all projects together); 0: no limit
+    upload_quota_bytes: int = 2 * 2**30
+    # the agreement report: computed in a separate process, with this time limit, when
+    # units x (bootstrap + 1) pass agreement_inline_work; a request waits this long for it
+    # before its 202
+    agreement_inline_work: int = 2_000_000
+    agreement_time_limit_seconds: float = 120.0
+    agreement_wait_seconds: float = 20.0
     # limits of one /v1/suggest request
     max_segments: int = 256
     max_text_chars: int = 20_000
     # limits of one upload
     max_upload_bytes: int = 20 * 2**20
-    max_archive_bytes: int = 200 * 2**20  # a .qdpx once unpacked
+    max_archive_bytes: int = 64 * 2**20  # a .qdpx or .docx once unpacked (counted as it is)
+    max_docx_xml_bytes: int = 32 * 2**20  # the XML parts of a .docx once unpacked
     max_document_chars: int = 2_000_000
     max_document_segments: int = 5_000
+    max_upload_documents: int = 200  # documents in one upload (the sources of a .qdpx)
+    max_upload_segments: int = 20_000  # segments in one upload, all its documents together
     segment_unit: str = "turn"
 
     def apply_torch_threads(self) -> None:
@@ -44,6 +66,11 @@ class Settings(BaseSettings):
             import torch
 
             torch.set_num_threads(self.torch_threads)
+
+    def pool_size(self) -> int:
+        """Database connections per server process: one per request thread, two per job worker
+        (the job and its lease), and a few for the process itself (migrations, readiness)."""
+        return self.request_threads + 2 * self.job_workers + 3
 
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'precode.db'}"

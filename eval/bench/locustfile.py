@@ -2,7 +2,12 @@
 
 Each simulated client mostly asks for suggestions (``POST /v1/suggest``) for 1 to 8 interview
 segments drawn from the seed corpus (participants' turns, as a researcher would send them), and
-now and then lists a project's suggestions to review or checks ``GET /healthz``.
+now and then lists a project's suggestions to review or checks ``GET /healthz``. One client in
+three is a reviewer instead: it accepts or rejects the project's suggestions (each decision with
+its own ``Idempotency-Key``, sent again with the same key after a lost answer) and asks the
+project's model for suggestions, so every decision is taken into a loaded model as it is made.
+At the end, every acknowledged decision is looked up in the project's audit trail: each must be
+there exactly once.
 
     PRECODE_TOKEN=...  PRECODE_PROJECT=7  locust -f eval/bench/locustfile.py --headless \\
         -u 20 -r 5 -t 60s --host http://127.0.0.1:8000
@@ -23,6 +28,7 @@ import random
 import sys
 import time
 import urllib.request
+import uuid
 
 SEED = 0
 SEGMENTS_PER_REQUEST = (1, 8)
@@ -98,6 +104,8 @@ from locust import HttpUser, between, events, task  # noqa: E402
 SEGMENTS = participant_segments()
 _project: dict[str, int] = {}
 _segments_sent = [0]  # in answered suggestion requests
+_acknowledged: dict[str, int] = {}  # Idempotency-Key -> the review id the server answered with
+_suggestion_ids: list[int] = []
 _users = iter(range(10**9))
 
 
@@ -128,10 +136,33 @@ def _on_quit(**_kwargs):
     summary = {"endpoints": [entry(e) for e in sorted(stats.entries.values(),
                                                       key=lambda e: e.name)],
                "total": entry(stats.total), "suggest_segments": _segments_sent[0],
+               "reviews": _check_reviews(_environment[0].host),
                "errors": [{"name": e.name, "method": e.method, "error": str(e.error),
                            "occurrences": e.occurrences} for e in stats.errors.values()]}
     with open(path, "w") as f:
         json.dump(summary, f, indent=1)
+
+
+def _check_reviews(host: str | None) -> dict:
+    """Every decision the server acknowledged (200), looked up in the audit trail: how many
+    are there once, missing, or more than once (a retry recorded twice)."""
+    if not host or "id" not in _project or not _acknowledged:
+        return {"acknowledged": len(_acknowledged)}
+    token, pid = os.environ["PRECODE_TOKEN"], _project["id"]
+    seen: dict[int, int] = {}
+    offset = 0
+    while True:
+        page = _call(host, token, "GET", f"/v1/projects/{pid}/reviews?limit=1000&offset={offset}")
+        for item in page["items"]:
+            seen[item["id"]] = seen.get(item["id"], 0) + 1
+        offset += len(page["items"])
+        if not page["items"] or offset >= page["total"]:
+            break
+    ids = list(_acknowledged.values())
+    return {"acknowledged": len(ids), "distinct": len(set(ids)),
+            "missing": sum(1 for i in set(ids) if i not in seen),
+            "duplicated": len(ids) - len(set(ids)),
+            "recorded_by_reviewers": sum(seen.values())}
 
 
 @events.test_start.add_listener
@@ -145,6 +176,7 @@ def _on_test_start(environment, **_kwargs):
 class Researcher(HttpUser):
     """A client of the API: mostly suggestions for a few segments at a time."""
 
+    weight = 2
     wait_time = between(0.5, 1.5)
 
     def on_start(self):
@@ -183,5 +215,57 @@ class Researcher(HttpUser):
     @task(1)
     def healthz(self):
         with self.client.get("/healthz", name="GET /healthz", catch_response=True) as res:
+            if res.status_code != 200:
+                res.failure(f"status {res.status_code}")
+
+
+class Reviewer(HttpUser):
+    """A coder working through the project's suggestions: accept or reject, one decision at a
+    time, with the project's model in use (suggestions from it now and then)."""
+
+    weight = 1
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self):
+        self.client.headers["Authorization"] = f"Bearer {os.environ['PRECODE_TOKEN']}"
+        self.rng = random.Random(SEED * 1000 + 500 + next(_users))
+
+    def _suggestion_ids(self) -> list[int]:
+        if not _suggestion_ids and "id" in _project:
+            res = self.client.get(f"/v1/projects/{_project['id']}/suggestions",
+                                  params={"limit": 500}, name="GET /v1/projects/{id}/suggestions")
+            if res.status_code == 200:
+                _suggestion_ids.extend(s["id"] for s in res.json()["items"])
+        return _suggestion_ids
+
+    @task(4)
+    def review(self):
+        ids = self._suggestion_ids()
+        if not ids:
+            return
+        key = str(uuid.uuid4())
+        url = f"/v1/projects/{_project['id']}/suggestions/{self.rng.choice(ids)}/review"
+        body = {"action": self.rng.choice(["accept", "reject"])}
+        for _attempt in range(3):  # a lost answer is sent again, with the same key
+            with self.client.post(url, json=body, headers={"Idempotency-Key": key},
+                                  name="POST /v1/projects/{id}/suggestions/{id}/review",
+                                  catch_response=True) as res:
+                if res.status_code == 200:
+                    _acknowledged[key] = int(res.headers["Review-Id"])
+                    return
+                if res.status_code not in (0, 503):
+                    res.failure(f"status {res.status_code}")
+                    return
+                res.failure(f"status {res.status_code} (sent again)")
+
+    @task(1)
+    def project_suggest(self):
+        if "id" not in _project:
+            return
+        text = self.rng.choice(SEGMENTS)
+        with self.client.post(f"/v1/projects/{_project['id']}/suggest",
+                              json={"segments": [{"id": "s", "text": text}]},
+                              name="POST /v1/projects/{id}/suggest",
+                              catch_response=True) as res:
             if res.status_code != 200:
                 res.failure(f"status {res.status_code}")

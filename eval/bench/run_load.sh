@@ -10,7 +10,9 @@
 # database and API token), removed afterwards. Traffic goes to 127.0.0.1 only.
 #
 # Settings (environment): USERS (20), SPAWN_RATE (5), RUN_TIME (60s), WORKERS (server processes,
-# 1), OUT (eval/results/service.md), PYTHON (.venv/bin/python).
+# 1), OUT (eval/results/service.md), PYTHON (.venv/bin/python), PRECODE_DATABASE_URL (an empty
+# PostgreSQL database; default SQLite in the fresh home), RATE_LIMIT (requests a minute for the
+# shared token; 0: none).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -52,6 +54,8 @@ cleanup() {
 trap cleanup EXIT
 export PRECODE_HOME="$WORK/home"
 mkdir -p "$PRECODE_HOME"
+# every simulated client sends the one token: no per-token rate limit for this run
+export PRECODE_RATE_LIMIT_PER_MINUTE="${RATE_LIMIT:-0}"
 
 PORT="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 HOST="http://127.0.0.1:$PORT"
@@ -90,6 +94,7 @@ tail -n 30 "$WORK/locust.log" >&2
 kill -TERM "$SERVER_PID" 2>/dev/null || true
 wait "$SERVER_PID" 2>/dev/null || true
 SERVER_ERRORS="$(grep -c -E ' 5[0-9][0-9] |Traceback|unexpected ' "$WORK/server.log" || true)"
+cp "$WORK/summary.json" "${OUT%.md}.json" 2>/dev/null || true
 
 # ---- the report -------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
@@ -128,14 +133,19 @@ lines = [
     f"Written by `eval/bench/run_load.sh` on {time.strftime('%Y-%m-%d %H:%M %Z')}: locust "
     f"{version('locust')}, {users} concurrent clients (spawned at {spawn_rate}/s) for {run_time}, "
     f"each waiting 0.5-1.5 s between requests, against `precode serve --workers {workers}` on "
-    f"127.0.0.1 (SQLite in a fresh PRECODE_HOME); locust runs on the same machine.",
+    f"127.0.0.1 (a fresh PRECODE_HOME); locust runs on the same machine.",
     "",
     f"Machine: {os.cpu_count()} cores ({cpu_model()}), {platform.machine()}, CPU only; "
-    f"Python {platform.python_version()}. Model: `{os.path.basename(model.rstrip('/'))}`.",
+    f"Python {platform.python_version()}. Model: `{os.path.basename(model.rstrip('/'))}`. "
+    f"Load average when the report was written: {os.getloadavg()[0]:.1f} (other work on the "
+    "machine slows the server down as much as the clients do).",
     "",
-    "Clients: `POST /v1/suggest` with 1-8 participant turns from the seed corpus (weight 10), "
-    "`GET /v1/projects/{id}/suggestions` of a pre-coded project (50 per page, weight 2), "
-    "`GET /healthz` (weight 1).",
+    "Clients: two in three are researchers: `POST /v1/suggest` with 1-8 participant turns from "
+    "the seed corpus (weight 10), `GET /v1/projects/{id}/suggestions` of a pre-coded project "
+    "(50 per page, weight 2), `GET /healthz` (weight 1); one in three reviews that project's "
+    "suggestions (accept or reject, each with its own `Idempotency-Key`, weight 4) and asks its "
+    "model for suggestions (weight 1).",
+    f"Database: {'PostgreSQL' if os.environ.get('PRECODE_DATABASE_URL') else 'SQLite'}.",
     "",
     "Latencies are locust's percentiles (response times bucketed: 2 significant figures above "
     "100 ms), measured by the client.",
@@ -157,6 +167,11 @@ for e in summary["endpoints"]:
                      f"segments a request on average), p50 {e['p50_ms']:.0f} ms, "
                      f"p99 {e['p99_ms']:.0f} ms.")
 lines.append(f"- Server log: {server_errors} line(s) with a 5xx answer or a traceback.")
+reviews = summary.get("reviews", {})
+if reviews.get("acknowledged"):
+    lines.append(f"- Reviews: {reviews['acknowledged']} acknowledged, {reviews['missing']} of "
+                 f"them missing from the audit trail, {reviews['duplicated']} recorded twice; "
+                 f"{reviews['recorded_by_reviewers']} decisions in the trail.")
 if summary["errors"]:
     lines += ["", "## Errors", "", "| endpoint | error | count |", "|---|---|---|"]
     lines += [f"| {e['name']} | {e['error']} | {e['occurrences']} |" for e in summary["errors"]]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from functools import partial
 
+from anyio import to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
@@ -36,13 +38,24 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
         from service.worker import JobWorker
 
         app.state.settings = settings
+        from service.scratch import clean_scratch
+
+        await run_in_threadpool(clean_scratch, settings.home)  # what a crash left behind
         settings.apply_torch_threads()
+        # the threads that run requests; the database pool has a connection for each
+        to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.inference_limit = asyncio.Semaphore(settings.inference_concurrency)
-        engine, app.state.sessions = await run_in_threadpool(open_database,
-                                                             settings.sqlalchemy_url())
+        engine, app.state.sessions = await run_in_threadpool(
+            partial(open_database, settings.sqlalchemy_url(), pool_size=settings.pool_size(),
+                    pool_timeout=settings.db_wait_seconds))
         app.state.suggester = suggester or await run_in_threadpool(_load_model,
                                                                    settings)
         app.state.models = ProjectModels(app.state.sessions, app.state.suggester)
+        from service.services.agreement_jobs import AgreementRunner
+
+        app.state.agreement = AgreementRunner(
+            inline_work=settings.agreement_inline_work,
+            time_limit=settings.agreement_time_limit_seconds)
         worker = JobWorker(JobContext(app.state.sessions, settings, app.state.models),
                            threads=settings.job_workers, poll_seconds=settings.job_poll_seconds,
                            on_finish=lambda kind, status: metrics.jobs_finished.labels(
@@ -52,6 +65,7 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.agreement.close()
             await run_in_threadpool(worker.stop)
             engine.dispose()
 
@@ -70,7 +84,6 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
     )
 
     problems.install(app)
-    _limit_body(app, settings.max_upload_bytes + MULTIPART_SLACK)
     metrics = metrics_module.install(app)
     from service.api.schemas import PROBLEM_RESPONSES
 
@@ -79,6 +92,12 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
                    reviews_routes, exports_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     _problem_media_type(app)
+    from service.api.guard import Guard
+
+    app.add_middleware(Guard, body_limit=settings.max_upload_bytes + MULTIPART_SLACK,
+                       max_in_flight=settings.max_in_flight,
+                       retry_after=settings.retry_after_seconds,
+                       rate_per_minute=settings.rate_limit_per_minute)
     return app
 
 
@@ -103,22 +122,6 @@ def _problem_media_type(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
-
-
-def _limit_body(app: FastAPI, limit: int) -> None:
-    """Refuse a request whose declared body is over the upload limit before reading it (the
-    upload routes also count what they read, for bodies sent without a length)."""
-    from fastapi import Request
-
-    from service.problems import problem_response
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            return problem_response(request, 413, f"the request body is larger than the limit "
-                                                  f"of {limit:,} bytes", kind="too-large")
-        return await call_next(request)
 
 
 def _load_model(settings: Settings):

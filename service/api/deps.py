@@ -55,9 +55,13 @@ ModelsDep = Annotated[ProjectModels, Depends(get_models)]
 WorkerDep = Annotated[JobWorker, Depends(get_worker)]
 
 
-def current_token(session: SessionDep, credentials: Annotated[
+def current_token(request: Request, session: SessionDep, credentials: Annotated[
         HTTPAuthorizationCredentials | None, Depends(bearer)]) -> ApiToken:
-    """The stored row of the token the request was sent with (looked up once per request)."""
+    """The stored row of the token the request was sent with (looked up once per request: for a
+    request with a body, before the body was read, by ``service.api.guard``)."""
+    checked = getattr(request.state, "token", None)
+    if checked is not None:
+        return checked
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise Problem(401, "unauthorized", "an API token is needed: send the header "
@@ -72,7 +76,9 @@ CurrentToken = Annotated[ApiToken, Depends(current_token)]
 
 
 def current_user(session: SessionDep, token: CurrentToken) -> User:
-    return session.get(User, token.user_id)
+    user = session.get(User, token.user_id)
+    session.commit()  # no connection is held while the request waits for its next thread
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
@@ -89,7 +95,11 @@ AdminUser = Annotated[User, Depends(admin_user)]
 
 def _member(role: str):
     def dependency(project_id: PathId, session: SessionDep, user: CurrentUser) -> Access:
-        return require_project(session=session, user=user, project_id=project_id, role=role)
+        access = require_project(session=session, user=user, project_id=project_id, role=role)
+        # end the read transaction: its connection goes back to the pool, so that no request
+        # holds one while it waits (for a thread, the model or a lock); the rows stay loaded
+        session.commit()
+        return access
 
     dependency.__name__ = f"{role}_access"
     return dependency

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["viewer", "coder", "owner"]
 Status = Literal["pending", "accepted", "rejected", "changed", "superseded"]
@@ -24,6 +24,36 @@ def _utc(value: datetime) -> datetime:
 
 # an RFC 3339 date-time, always with its zone
 Timestamp = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _no_nul(value):
+    """No string in a request holds a NUL character: a database cannot store one (PostgreSQL
+    refuses it), so it is refused here, naming the field (422)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character (\\u0000)")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _no_nul(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    return value
+
+
+class Input(BaseModel):
+    """A request body: its strings are checked for NUL characters (422)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _strings_without_nul(cls, value):
+        return _no_nul(value)
+
+
+CodeId = Annotated[str, Field(min_length=1, max_length=200, examples=[CODE],
+                              description="The code's id or its label (case and spacing "
+                                          "ignored); the id is stored.")]
 
 
 class ORM(BaseModel):
@@ -56,6 +86,8 @@ PROBLEM_RESPONSES = {
     409: _problem("Conflicts with the current state"),
     413: _problem("Over a size, segment or text length limit"),
     422: _problem("Invalid request: see 'errors'"),
+    429: _problem("Over the rate limit or the upload quota: wait 'Retry-After' seconds"),
+    503: _problem("The server or its database is busy: try again after 'Retry-After' seconds"),
 }
 
 
@@ -67,13 +99,16 @@ class UserOut(ORM):
     created_at: Timestamp = Field(examples=[WHEN])
 
 
-class UserCreate(BaseModel):
+class UserCreate(Input):
     name: str = Field(min_length=1, max_length=100, examples=["amina"])
     admin: bool = Field(default=False, examples=[False])
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Input):
     label: str = Field(default="", max_length=100, examples=["laptop"])
+    expires_in_days: float | None = Field(
+        default=None, gt=0, le=3650, examples=[90],
+        description="The token stops working after this many days (none: when revoked).")
 
 
 class TokenOut(BaseModel):
@@ -92,12 +127,13 @@ class TokenInfo(ORM):
     label: str = Field(examples=["laptop"])
     created_at: Timestamp = Field(examples=[WHEN])
     revoked_at: Timestamp | None = Field(default=None, examples=[None])
+    expires_at: Timestamp | None = Field(default=None, examples=[None])
     current: bool = Field(default=False, description="The token this request was sent with.",
                           examples=[True])
 
 
 # ---- projects ---------------------------------------------------------------------------------
-class ProjectCreate(BaseModel):
+class ProjectCreate(Input):
     name: str = Field(min_length=1, max_length=200, examples=["Falls clinic evaluation"])
     codebook: str | None = Field(
         default=None, max_length=300, examples=["npt,integrating"],
@@ -129,8 +165,9 @@ class CodebookOut(BaseModel):
     codes: list[CodeOut]
 
 
-class MemberIn(BaseModel):
-    user: str = Field(min_length=1, examples=["bob"], description="The user's name.")
+class MemberIn(Input):
+    user: str = Field(min_length=1, max_length=100, examples=["bob"],
+                      description="The user's name.")
     role: Role = Field(examples=["coder"])
 
 
@@ -196,7 +233,7 @@ class DocumentSegment(ORM):
 
 
 # ---- jobs -------------------------------------------------------------------------------------
-class JobCreate(BaseModel):
+class JobCreate(Input):
     kind: Literal["precode", "retrain"] = Field(examples=["precode"])
     document_ids: list[DbId] | None = Field(
         default=None, description="precode: the documents (default: all of the project's).",
@@ -206,6 +243,14 @@ class JobCreate(BaseModel):
                                                   "become 'superseded').")
     min_confidence: float | None = Field(default=None, ge=0, le=1, examples=[None])
     top_k: int | None = Field(default=None, ge=1, le=50, examples=[None])
+    engine: Literal["local", "ray"] | None = Field(
+        default=None, description="precode: 'ray' codes the documents on a Ray cluster (the "
+                                  "server needs precode[ray]); default: the server itself.",
+        examples=[None])
+    ray_address: str | None = Field(
+        default=None, min_length=1, max_length=300,
+        description="precode with engine 'ray': the cluster to join (default: a local one "
+                    "started for the job).", examples=[None])
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"kind": "precode"},
                                                               {"kind": "retrain"}]})
@@ -263,9 +308,11 @@ class SuggestionPage(BaseModel):
     items: list[ProjectSuggestion]
 
 
-class ReviewIn(BaseModel):
+class ReviewIn(Input):
     action: Literal["accept", "reject", "change"] = Field(examples=["accept"])
-    code: str | None = Field(default=None, description="For 'change': the code to use instead.",
+    code: str | None = Field(default=None, max_length=200,
+                             description="For 'change': the code to use instead, by id or "
+                                         "label (the id is stored).",
                              examples=[None])
     note: str = Field(default="", max_length=2000, examples=[""])
 
@@ -296,16 +343,17 @@ class ReviewPage(BaseModel):
     items: list[ReviewOut]
 
 
-class CodingIn(BaseModel):
+class CodingIn(Input):
     segment_id: DbId = Field(examples=[118])
-    code: str = Field(min_length=1, examples=[CODE])
+    code: CodeId
     note: str = Field(default="", max_length=2000, examples=["the model missed this one"])
 
 
-class BulkAcceptIn(BaseModel):
+class BulkAcceptIn(Input):
     ids: list[DbId] | None = Field(default=None, max_length=10_000, examples=[[501, 502]])
     document_id: DbId | None = Field(default=None, examples=[None])
-    code: str | None = Field(default=None, examples=[None])
+    code: str | None = Field(default=None, max_length=200, examples=[None],
+                             description="Only suggestions of this code (its id or label).")
     min_confidence: float | None = Field(default=None, ge=0, le=1, examples=[0.9])
     note: str = Field(default="", max_length=2000, examples=["bulk: confident ones"])
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -65,6 +66,7 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # none: valid until revoked
 
 
 class Project(Base):
@@ -87,8 +89,17 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# rows that are "live": at most one of each per key (partial unique indexes, on SQLite and
+# PostgreSQL alike)
+ACTIVE_JOB = "status IN ('queued', 'running')"
+LIVE_HUMAN_CODING = "origin = 'human' AND status != 'superseded'"
+
+
 class Job(Base):
     __tablename__ = "jobs"
+    # one queued or running job per project and kind
+    __table_args__ = (Index("uq_jobs_active_project_kind", "project_id", "kind", unique=True,
+                            sqlite_where=text(ACTIVE_JOB), postgresql_where=text(ACTIVE_JOB)),)
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = _fk("projects.id", index=True)
     kind: Mapped[str] = mapped_column(String(20))
@@ -181,7 +192,11 @@ class Segment(Base):
 
 class Suggestion(Base):
     __tablename__ = "suggestions"
-    __table_args__ = (Index("ix_suggestions_project_status", "project_id", "status"),)
+    __table_args__ = (Index("ix_suggestions_project_status", "project_id", "status"),
+                      # one live coding a person added per (segment, code)
+                      Index("uq_suggestions_live_human_coding", "segment_id", "code",
+                            unique=True, sqlite_where=text(LIVE_HUMAN_CODING),
+                            postgresql_where=text(LIVE_HUMAN_CODING)))
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = _fk("projects.id")
     segment_id: Mapped[int] = _fk("segments.id", index=True)
@@ -213,4 +228,21 @@ class Review(Base):
     code: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str] = mapped_column(Text, default="")
     coder: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """A review sent with an ``Idempotency-Key`` header: the same key from the same user again
+    answers with what the first request recorded, and records nothing (a retry after a lost
+    answer). ``request_hash`` tells a retry from another request reusing the key."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = _fk("users.id")
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    suggestion_id: Mapped[int] = _fk("suggestions.id")
+    review_id: Mapped[int] = _fk("reviews.id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,13 +21,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pool_size: int = 5, pool_timeout: float = 30.0) -> Engine:
+    """The engine. Statements' parameters never appear in an error's message
+    (``hide_parameters``): they may be interview text, and errors reach logs. The pool holds
+    ``pool_size`` connections and no overflow; a request waiting longer than ``pool_timeout``
+    seconds for one gets ``sqlalchemy.exc.TimeoutError`` (answered 503)."""
     url = normalise_url(url)
+    pool = dict(pool_size=pool_size, max_overflow=0, pool_timeout=pool_timeout)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        pool = {}  # an in-memory database lives in one connection
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           hide_parameters=True, **pool)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
@@ -63,8 +71,9 @@ def upgrade(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    """An engine on ``url``, migrated to the newest schema, and its session factory."""
-    engine = make_engine(url)
+def open_database(url: str, **pool) -> tuple[Engine, sessionmaker[Session]]:
+    """An engine on ``url``, migrated to the newest schema, and its session factory
+    (``pool``: ``pool_size`` and ``pool_timeout`` of ``make_engine``)."""
+    engine = make_engine(url, **pool)
     upgrade(engine)
     return engine, session_factory(engine)

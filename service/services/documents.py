@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import re
-import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError, TranscriptError
 from corpus.segment import Segment
-from service.db.models import Document, Project, Upload, User
+from service.db.models import Document, Project, Upload, User, utcnow
 from service.db.models import Segment as SegmentRow
 from service.problems import Problem, not_found
 from service.settings import Settings
@@ -44,22 +46,59 @@ def safe_filename(filename: str) -> str:
     return re.sub(r"[^\w.\- ()]", "_", name).strip()[:200] or "upload"
 
 
+def safe_media_type(media_type: str | None) -> str:
+    """The media type an upload was sent as, when it is a plain ``type/subtype`` (parameters
+    dropped); anything else is stored as ``application/octet-stream``."""
+    value = (media_type or "").split(";")[0].strip().lower()
+    if len(value) <= 100 and re.fullmatch(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*",
+                                          value):
+        return value
+    return "application/octet-stream"
+
+
 # ---- reading ----------------------------------------------------------------------------------
-def _check_zip(path: Path, limit: int) -> None:
-    """A .docx is a zip: refuse one with entries escaping it or too large once unpacked."""
+def _check_zip(path: Path, limit: int, xml_limit: int = 32 * 2**20) -> None:
+    """A .docx is a zip: refuse one with entries escaping it or too large once unpacked, and
+    replace it by a copy made of what was actually unpacked.
+
+    Sizes in a zip's headers can lie, and a reader that unpacks an entry whole inflates all of
+    it before cutting it to the stated size. So every entry is unpacked here in small pieces,
+    counting real bytes (at most ``limit`` in all, ``xml_limit`` for the XML parts the text is
+    read from), its checksum checked, and written to a fresh archive whose headers are true; the
+    .docx reader then reads that one."""
+    copy = path.with_name(path.name + ".checked")
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(path) as zf, zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as out:
             infos = zf.infolist()
-    except zipfile.BadZipFile:
-        raise TranscriptError("not a readable .docx file (not a zip archive)", source=str(path)
-                              ) from None
-    if any(i.filename.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", i.filename)
-           for i in infos):
-        raise TranscriptError("refused unsafe archive: an entry points outside it",
-                              source=str(path))
-    if sum(i.file_size for i in infos) > limit:
-        raise TranscriptError(f"refused archive: over {limit:,} bytes once unpacked",
-                              source=str(path))
+            if any(i.filename.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", i.filename)
+                   for i in infos):
+                raise TranscriptError("refused unsafe archive: an entry points outside it",
+                                      source=str(path))
+            total = xml = 0
+            for info in infos:
+                if info.is_dir():
+                    continue
+                if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    raise TranscriptError("refused archive: an entry is packed in a way a .docx "
+                                          "never is", source=str(path))
+                is_xml = info.filename.lower().endswith((".xml", ".rels"))
+                with zf.open(info) as src, out.open(info.filename, "w", force_zip64=True) as dst:
+                    while chunk := src.read(64 * 1024):
+                        total += len(chunk)
+                        xml += len(chunk) if is_xml else 0
+                        if total > limit or xml > xml_limit:
+                            raise TranscriptError(
+                                f"refused archive: over {min(limit, xml_limit):,} bytes once "
+                                "unpacked", source=str(path))
+                        dst.write(chunk)
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError):  # RuntimeError: encrypted
+        copy.unlink(missing_ok=True)
+        raise TranscriptError("not a readable .docx file (not a zip archive, or an entry's size "
+                              "or checksum is wrong)", source=str(path)) from None
+    except BaseException:
+        copy.unlink(missing_ok=True)
+        raise
+    copy.replace(path)
 
 
 def _read_table(path: Path) -> ParsedDocument:
@@ -82,13 +121,30 @@ def _read_transcript(path: Path, unit: str) -> ParsedDocument:
                           segment_transcript(transcript, unit=unit))
 
 
-def _read_project(path: Path, unit: str, limit: int, codings: str) -> ParsedUpload:
+def _check_sources(project, filename: str, settings: Settings) -> None:
+    """Before any text source is segmented: refuse a project with more sources than an upload
+    may have, or a source longer than a document may be (413)."""
+    if len(project.sources) > settings.max_upload_documents:
+        raise Problem(413, "too-large", f"{filename}: {len(project.sources):,} text sources, over "
+                                        f"the limit of {settings.max_upload_documents:,} "
+                                        "documents per upload")
+    for source in project.sources.values():
+        if len(source.text or "") > settings.max_document_chars:
+            raise Problem(413, "too-large", f"{filename}: source {source.name[:100]!r} has "
+                                            f"{len(source.text):,} characters, over the limit "
+                                            f"of {settings.max_document_chars:,}")
+
+
+def _read_project(path: Path, unit: str, limit: int, codings: str,
+                  settings: Settings | None = None) -> ParsedUpload:
     from corpus.refi import coder_name, document_names, read_qdpx
     from corpus.segmentation import segment_transcript
     from corpus.transcripts import parse_text
     from service.services.imports import FileCoding
 
     project = read_qdpx(path, max_uncompressed=limit)
+    if settings is not None:
+        _check_sources(project, path.name, settings)
     names = document_names(project)
     by_source: dict[str, list[FileCoding]] = {}
     for c in project.codings if codings == "import" else []:
@@ -115,15 +171,59 @@ def _read_project(path: Path, unit: str, limit: int, codings: str) -> ParsedUplo
 def _read(path: Path, settings: Settings, codings: str) -> ParsedUpload:
     suffix = path.suffix.lower()
     if suffix == ".qdpx":
-        return _read_project(path, settings.segment_unit, settings.max_archive_bytes, codings)
+        return _read_project(path, settings.segment_unit, settings.max_archive_bytes, codings,
+                             settings)
     if suffix in TABLES:
         return ParsedUpload([_read_table(path)])
     if suffix == ".docx":
-        _check_zip(path, settings.max_archive_bytes)
+        _check_zip(path, settings.max_archive_bytes, settings.max_docx_xml_bytes)
     return ParsedUpload([_read_transcript(path, settings.segment_unit)])
 
 
+# the longest values the database columns hold
+MAX_NAME_CHARS, MAX_ID_CHARS, MAX_SPEAKER_CHARS = 300, 300, 200
+
+
+def _check_fields(parsed: ParsedUpload, filename: str) -> None:
+    """Values the database could not store are refused here, naming the document and the
+    segment (422): a NUL character anywhere, names, ids and speakers over their column's
+    length."""
+
+    def refuse(reason: str, field: str) -> PrecodeInputError:
+        return PrecodeInputError(reason, source=filename, field=field)
+
+    for doc in parsed.documents:
+        if len(doc.name) > MAX_NAME_CHARS - 10 or "\x00" in doc.name:
+            raise refuse(f"a document name is longer than {MAX_NAME_CHARS - 10} characters or "
+                         "holds a NUL character", "document")
+        if "\x00" in doc.text:
+            line = doc.text.count("\n", 0, doc.text.index("\x00")) + 1
+            raise PrecodeInputError(f"{doc.name!r} holds a NUL character (\\u0000)",
+                                    source=filename, line=line, field="text")
+        for seg in doc.segments:
+            sid, speaker = str(seg.id), seg.speaker or ""
+            if len(sid) > MAX_ID_CHARS or "\x00" in sid:
+                raise refuse(f"{doc.name!r}: a segment id is longer than {MAX_ID_CHARS} "
+                             f"characters or holds a NUL character", "id")
+            if len(speaker) > MAX_SPEAKER_CHARS or "\x00" in speaker:
+                raise refuse(f"{doc.name!r}: segment {sid[:40]!r} has a speaker longer than "
+                             f"{MAX_SPEAKER_CHARS} characters or with a NUL character",
+                             "speaker")
+            if "\x00" in seg.text:
+                raise refuse(f"{doc.name!r}: segment {sid[:40]!r} holds a NUL character",
+                             "text")
+
+
 def _check_limits(parsed: ParsedUpload, filename: str, settings: Settings) -> None:
+    if len(parsed.documents) > settings.max_upload_documents:
+        raise Problem(413, "too-large", f"{filename}: {len(parsed.documents):,} documents, over "
+                                        f"the limit of {settings.max_upload_documents:,} per "
+                                        "upload")
+    n_segments = sum(len(d.segments) for d in parsed.documents)
+    if n_segments > settings.max_upload_segments:
+        raise Problem(413, "too-large", f"{filename}: {n_segments:,} segments, over the limit of "
+                                        f"{settings.max_upload_segments:,} per upload")
+    _check_fields(parsed, filename)
     for doc in parsed.documents:
         if len(doc.text) > settings.max_document_chars:
             raise Problem(413, "too-large", f"{filename}: {doc.name!r} has {len(doc.text):,} "
@@ -146,14 +246,22 @@ def parse_upload(filename: str, data: bytes, *, settings: Settings, codings: str
     if Path(name).suffix.lower() not in READABLE:
         raise TranscriptError(f"unsupported file type; supported: {', '.join(READABLE)}",
                               source=name)
-    with tempfile.TemporaryDirectory(prefix="precode-upload-") as tmp:
+    from service.scratch import scratch
+
+    with scratch(settings.home, "upload") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
         try:
             parsed = _read(path, settings, codings)
         except PrecodeInputError as exc:
             source = (exc.source or str(path)).replace(str(path), name)
-            raise type(exc)(exc.reason, source=source, line=exc.line, field=exc.field) from None
+            reason = exc.reason.replace(str(path), name).replace(str(tmp), ".")
+            raise type(exc)(reason, source=source, line=exc.line, field=exc.field) from None
+        except RecursionError:  # JSON nested past what the reader follows
+            raise TranscriptError("a line holds JSON nested too deeply", source=name) from None
+        except csv.Error as exc:  # a field past the CSV reader's limit
+            raise TranscriptError(f"bad CSV: {str(exc).replace(str(path), name)}",
+                                  source=name) from None
     _check_limits(parsed, name, settings)
     return parsed
 
@@ -166,6 +274,19 @@ def _unique_name(session: Session, project: Project, name: str) -> str:
         n += 1
         candidate = f"{name} ({n})"
     return candidate
+
+
+def _check_quota(session: Session, user: User, size: int, settings: Settings) -> None:
+    """A user uploads at most ``upload_quota_bytes`` in 24 hours (429 past it)."""
+    if not settings.upload_quota_bytes:
+        return
+    since = utcnow() - timedelta(days=1)
+    used = session.scalar(select(func.coalesce(func.sum(Upload.size), 0)).where(
+        Upload.uploaded_by == user.id, Upload.created_at > since))
+    if used + size > settings.upload_quota_bytes:
+        raise Problem(429, "quota", f"this upload would pass your quota of "
+                                    f"{settings.upload_quota_bytes:,} bytes in 24 hours "
+                                    f"({used:,} used)", headers={"Retry-After": "3600"})
 
 
 def store_upload(*, session: Session, project: Project, user: User, filename: str, data: bytes,
@@ -181,13 +302,17 @@ def store_upload(*, session: Session, project: Project, user: User, filename: st
     if unknown_codes not in UNKNOWN_CODES:
         raise PrecodeInputError(f"unknown_codes must be one of {', '.join(UNKNOWN_CODES)}",
                                 field="unknown_codes")
+    _check_quota(session, user, len(data), settings)
     parsed = parse_upload(filename, data, settings=settings, codings=codings)
     mapped, notes = map_codes({d.name: d.codings for d in parsed.documents},
                               project_codebook(project), unknown=unknown_codes,
                               source=safe_filename(filename))
     parsed.notes.extend(notes)
+    from service.services.projects import lock_project
+
+    lock_project(session, project.id)  # uploads at once: each sees the names taken before it
     upload = Upload(project_id=project.id, filename=safe_filename(filename),
-                    media_type=media_type or "application/octet-stream", size=len(data),
+                    media_type=safe_media_type(media_type), size=len(data),
                     sha256=hashlib.sha256(data).hexdigest(), raw=data, uploaded_by=user.id)
     session.add(upload)
     session.flush()

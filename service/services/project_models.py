@@ -98,9 +98,24 @@ class ProjectModels:
 
     def catch_up(self, project_id: int) -> None:
         """Take in decisions just made (when the project's model is loaded; otherwise loading
-        it will), so that the next suggestion shows them as evidence."""
-        if project_id in self._held:
+        it will), so that the next suggestion shows them as evidence.
+
+        Never waits: when another thread holds the project's model, that thread (or the next
+        ``get``, which always catches up first) takes the decisions in. Called after a decision
+        was committed, it never fails the request that made it: an error is logged (by type)
+        and the next ``get`` tries again. The caller holds no database connection."""
+        if project_id not in self._held:
+            return
+        lock = self.lock(project_id)
+        if not lock.acquire(blocking=False):
+            return
+        try:
             self.get(project_id)
+        except Exception as exc:  # noqa: BLE001 - the decision is saved; the model catches up later
+            log.warning("project %s: catching up with new decisions failed (%s); the next use "
+                        "tries again", project_id, type(exc).__name__)
+        finally:
+            lock.release()
 
     @staticmethod
     def _catch_up(session: Session, project_id: int, held: ProjectModel, upto: int,

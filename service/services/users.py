@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError
@@ -23,9 +24,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(*, session: Session, user: User, label: str = "") -> str:
+def issue_token(*, session: Session, user: User, label: str = "",
+                expires_in_days: float | None = None) -> str:
+    """A new token for ``user``; with ``expires_in_days``, it stops working after that long."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label,
+                         expires_at=expires))
     session.commit()
     return token
 
@@ -46,9 +51,11 @@ def create_user(*, session: Session, name: str, admin: bool = False) -> tuple[Us
 
 
 def token_row(*, session: Session, token: str) -> ApiToken | None:
-    """The stored row of a token that is still valid (None for unknown or revoked ones)."""
-    return session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
-                                                 ApiToken.revoked_at.is_(None)))
+    """The stored row of a token that is still valid (None for unknown, revoked or expired
+    ones)."""
+    return session.scalar(select(ApiToken).where(
+        ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > utcnow())))
 
 
 def list_tokens(*, session: Session, user: User) -> list[ApiToken]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from service.api.deps import OwnerAccess, SessionDep, ViewerAccess
 from service.api.schemas import AGREEMENT_EXAMPLE
+from service.problems import Problem
 from service.services import exports as svc
 
 router = APIRouter(prefix="/v1/projects/{project_id}", tags=["exports"])
@@ -46,10 +49,12 @@ def export_csv(access: OwnerAccess, session: SessionDep) -> Response:
     return _attachment(content, "text/csv; charset=utf-8", f"project-{access.project.id}.csv")
 
 
-@router.get("/agreement", responses={200: {"content": {"application/json": {
-    "example": AGREEMENT_EXAMPLE}}}})
+@router.get("/agreement", responses={
+    200: {"content": {"application/json": {"example": AGREEMENT_EXAMPLE}}},
+    202: {"description": "Still being computed (a large project): ask again after "
+                         "`Retry-After` seconds"}})
 def get_agreement(
-    access: ViewerAccess, session: SessionDep,
+    access: ViewerAccess, session: SessionDep, request: Request,
     mode: Literal["multilabel", "nominal"] = "multilabel",
     level: Literal["nominal", "ordinal", "interval", "ratio"] = "nominal",
     bootstrap: Annotated[int, Query(ge=0, le=10_000, description="Bootstrap resamples for the "
@@ -57,6 +62,36 @@ def get_agreement(
     seed: Annotated[int, Query(ge=0, description="Seed of the bootstrap resampling.")] = 0,
 ) -> dict:
     """Agreement between the reviewers and the model (coder 'precode model'): the same report
-    as `precode agree` on the CSV export, with the project's codebook, plus the disagreements."""
-    return svc.agreement(session=session, project=access.project, mode=mode, level=level,
-                         bootstrap=bootstrap, seed=seed)
+    as `precode agree` on the CSV export, with the project's codebook, plus the disagreements.
+
+    Kept until the project's data changes. A large project's report is computed in the
+    background, with a time limit: the answer is then 202 with `Retry-After` until it is
+    ready (asking again joins the same computation)."""
+    from service.services.agreement_jobs import Params, data_version
+    from service.services.projects import project_codebook
+
+    runner, settings = request.app.state.agreement, request.app.state.settings
+    params = Params(mode, level, bootstrap, seed)
+    key = (access.project.id, data_version(session=session, project=access.project), params)
+    done = runner.result(key)
+    if done is None:
+        future = runner.running(key)
+        if future is None:
+            codings = svc.project_codings(session=session, project=access.project)
+            session.commit()  # no connection held while it is computed
+            future = runner.submit(key, codings, project_codebook(access.project), params)
+        try:
+            done = future.result(timeout=settings.agreement_wait_seconds)
+        except FutureTimeout:
+            return JSONResponse({"status": "running", "detail": "the agreement is being "
+                                 "computed; ask again shortly"}, status_code=202,
+                                headers={"Retry-After": str(settings.retry_after_seconds)})
+    status, value = done
+    if status == "error":
+        raise value
+    if status == "too-long":
+        raise Problem(422, "too-long", f"the agreement took longer than the limit of {value:g} s "
+                                       "and was stopped; ask with fewer bootstrap resamples "
+                                       "(bootstrap=0 for none), or run `precode agree` on the "
+                                       "CSV export")
+    return value

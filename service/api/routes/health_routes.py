@@ -24,4 +24,5 @@ def readyz(request: Request):
             session.execute(text("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure means not ready
         return JSONResponse({"status": "database unavailable"}, status_code=503)
-    return {"status": "ready", "model": str(request.app.state.suggester.path)}
+    # the model's folder name, never its path on the server
+    return {"status": "ready", "model": request.app.state.suggester.path.name}

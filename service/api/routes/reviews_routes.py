@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from service.api.deps import CoderAccess, ModelsDep, PathId, QueryId, SessionDep, ViewerAccess
 from service.api.schemas import (
@@ -63,7 +63,9 @@ def _detail(access, session, suggestion_id: int) -> SuggestionDetail:
 @router.get("/suggestions", response_model=SuggestionPage)
 def list_suggestions(
     access: ViewerAccess, session: SessionDep,
-    document_id: QueryId = None, code: str | None = None, status: Status | None = None,
+    document_id: QueryId = None,
+    code: Annotated[str | None, Query(description="The code's id or its label.")] = None,
+    status: Status | None = None,
     origin: Literal["model", "human", "imported"] | None = None,
     order: Annotated[Literal["uncertainty", "position", "confidence", "newest"], Query(
         description="uncertainty: confidence closest to its threshold first (the most "
@@ -88,13 +90,26 @@ def get_suggestion(suggestion_id: PathId, access: ViewerAccess, session: Session
 
 @router.post("/suggestions/{suggestion_id}/review", response_model=SuggestionDetail)
 def review(suggestion_id: PathId, body: ReviewIn, access: CoderAccess, session: SessionDep,
-           models: ModelsDep) -> SuggestionDetail:
+           models: ModelsDep, response: Response,
+           idempotency_key: Annotated[str | None, Header(
+               min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+               description="Any unique string (a UUID) per decision. Sending the same request "
+                           "again with the same key (a retry after a lost answer) records "
+                           "nothing new and answers as the first time "
+                           "(`Idempotency-Replayed: true`).")] = None) -> SuggestionDetail:
     """Accept, reject or change a suggestion. A later decision replaces the earlier one as the
-    suggestion's status; both stay in its history."""
-    svc.decide(session=session, project=access.project, user=access.user,
-               suggestion_id=suggestion_id, action=body.action, code=body.code, note=body.note)
+    suggestion's status; both stay in its history. The `Review-Id` header names the decision's
+    row in the audit trail."""
+    decision, recorded = svc.decide(session=session, project=access.project, user=access.user,
+                             suggestion_id=suggestion_id, action=body.action, code=body.code,
+                             note=body.note, idempotency_key=idempotency_key)
     detail = _detail(access, session, suggestion_id)
-    models.catch_up(access.project.id)
+    session.commit()  # the connection goes back before the model takes the decision in
+    response.headers["Review-Id"] = str(decision.id)  # this decision's row in the audit trail
+    if recorded:
+        models.catch_up(access.project.id)
+    elif idempotency_key is not None:
+        response.headers["Idempotency-Replayed"] = "true"
     return detail
 
 
@@ -117,8 +132,10 @@ def add_coding(body: CodingIn, access: CoderAccess, session: SessionDep,
     segment = get_segment(session=session, project=access.project, segment_id=body.segment_id)
     suggestion = svc.add_coding(session=session, project=access.project, user=access.user,
                                 segment=segment, code=body.code, note=body.note)
+    detail = _detail(access, session, suggestion.id)
+    session.commit()  # the connection goes back before the model takes the coding in
     models.catch_up(access.project.id)
-    return _detail(access, session, suggestion.id)
+    return detail
 
 
 @router.get("/reviews", response_model=ReviewPage)

@@ -9,19 +9,19 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from service.api.deps import CurrentUser, ModelsDep, SettingsDep, SuggesterDep, ViewerAccess
-from service.api.schemas import EvidenceOut
+from service.api.schemas import EvidenceOut, Input
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["suggest"])
 
 
-class SegmentIn(BaseModel):
+class SegmentIn(Input):
     id: str = Field(examples=["p3-turn-12"])
     text: str = Field(min_length=1, examples=[
         "Honestly I didn't see what the pharmacist was for at first."])
 
 
-class SuggestRequest(BaseModel):
+class SuggestRequest(Input):
     segments: list[SegmentIn] = Field(min_length=1)
     top_k: int | None = Field(default=None, ge=1, le=50)
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)

@@ -39,7 +39,8 @@ def add_user(body: UserCreate, session: SessionDep, _: AdminUser) -> UserCreated
 @router.post("/me/tokens", response_model=TokenOut, status_code=201)
 def add_token(body: TokenCreate, session: SessionDep, user: CurrentUser) -> TokenOut:
     """Another token for yourself (e.g. one per machine), shown once."""
-    return TokenOut(token=issue_token(session=session, user=user, label=body.label))
+    return TokenOut(token=issue_token(session=session, user=user, label=body.label,
+                                      expires_in_days=body.expires_in_days))
 
 
 def _info(token, current_id: int | None) -> TokenInfo:
