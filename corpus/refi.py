@@ -393,6 +393,26 @@ def _text(value: str) -> str:
     return escape(value, {"\r": "&#13;"})  # keep CR through XML end-of-line normalisation
 
 
+def _clock(seconds: float) -> str:
+    """``HH:MM:SS.mmm`` as subtitles write it."""
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def _media_time(row: dict, src: str, where: str) -> str | None:
+    """``HH:MM:SS.mmm-HH:MM:SS.mmm``, the media time of a coding of a subtitle file; None for
+    untimed text. A text source has no place for times in the REFI-QDA schema (only an audio or
+    video source's transcript has sync points), so they go into the selection's description."""
+    start, end = row.get("time_start"), row.get("time_end")
+    if start is None and end is None:
+        return None
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) and 0 <= t < 360_000
+               for t in (start, end)) or start > end:
+        raise PrecodeInputError(f"bad media time {start!r}-{end!r} (seconds, start before end)",
+                                source=src, field=where)
+    return f"{_clock(start)}-{_clock(end)}"
+
+
 def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tuple[str, str]],
                codings: Iterable[dict], origin: str = PRECODE_ORIGIN,
                created: datetime | None = None) -> Path:
@@ -400,7 +420,9 @@ def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tupl
 
     ``documents``: (name, full text); ``codings``: dicts with ``document``, ``start``, ``end``
     (code-point offsets, written as UTF-16 code units as NVivo reads them), ``codes`` (code
-    ids), ``user`` (name) and optional ``description``.
+    ids), ``user`` (name) and optional ``description``; a coding of a subtitle file may carry
+    ``time_start``/``time_end`` (seconds), written first in its description
+    (``Media time 00:01:02.500-00:01:09.000``).
     Same inputs, same bytes: GUIDs are derived from names and ``created`` defaults to a fixed
     time (pass ``datetime.now(UTC)`` to stamp the real time).
     """
@@ -433,6 +455,11 @@ def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tupl
         if unknown:
             raise PrecodeInputError(f"unknown code(s) {', '.join(map(str, unknown))}", source=src,
                                     field=where)
+        clock = _media_time(row, src, where)
+        if clock is not None:
+            row = {**row, "description": "\n".join(
+                [f"Media time {clock}", *([str(row["description"])] if row.get("description")
+                                          else [])])}
         users.setdefault(user, _guid("user", user))
         spans[doc].append((row, _guid("selection", f"{i}/{doc}/{start}/{end}/{user}")))
 

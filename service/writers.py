@@ -45,8 +45,9 @@ def describe(suggestions: list[dict]) -> str:
 def write_qdpx_records(records: list[dict], out: Path, suggester, *, sources: dict[str, Path],
                        **_) -> None:
     """A REFI-QDA project: the transcripts as text sources, the model's codebook, and one
-    selection per segment with a suggestion, coded by the user "precode model". Pre-coding a
-    .qdpx project gives that project with the model's codings added (``corpus.refi_update``)."""
+    selection per segment with a suggestion, coded by the user "precode model" (a subtitle
+    segment's media time first in its description). Pre-coding a .qdpx project gives that
+    project with the model's codings added (``corpus.refi_update``)."""
     from corpus.refi import write_qdpx
 
     by_doc: dict[str, list[dict]] = {}
@@ -73,7 +74,8 @@ def write_qdpx_records(records: list[dict], out: Path, suggester, *, sources: di
             if r["suggestions"]:
                 codings.append({"document": name, "start": start, "end": end,
                                 "codes": [s["code"] for s in r["suggestions"]],
-                                "user": MODEL_USER, "description": describe(r["suggestions"])})
+                                "user": MODEL_USER, "description": describe(r["suggestions"]),
+                                **{k: r[k] for k in ("time_start", "time_end") if k in r}})
     write_qdpx(out, codebook=suggester.codebook, documents=documents, codings=codings)
 
 

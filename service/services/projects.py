@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from corpus.codebook import Codebook, builtin_names
@@ -91,7 +91,22 @@ def read_codebook_upload(filename: str, data: bytes) -> Codebook:
         except PrecodeInputError as exc:
             raise type(exc)(exc.reason, source=filename, line=exc.line, field=exc.field
                             ) from None
+    check_storable(book, filename)
     return book
+
+
+def check_storable(book: Codebook, source: str) -> None:
+    """Refuse (422) a codebook the database could not store: a NUL character, or a code id
+    longer than the 200 characters a coding's code holds."""
+    from corpus.codebook import to_yaml
+
+    if "\x00" in to_yaml(book):
+        raise CodebookError("the codebook holds a NUL character (\\u0000)", source=source,
+                            field="codes")
+    long = [code.id for code in book if len(code.id) > 200]
+    if long:
+        raise CodebookError(f"{len(long)} code id(s) longer than 200 characters, e.g. "
+                            f"{long[0][:60]!r}...", source=source, field="codes")
 
 
 def create_project(*, session: Session, user: User, name: str, codebook: Codebook,
@@ -126,10 +141,30 @@ def replace_codebook(*, session: Session, project: Project, codebook: Codebook,
     return project
 
 
-def check_code(project: Project, code: str, *, field: str = "code") -> None:
-    if code not in project_codebook(project):
-        raise PrecodeInputError(f"unknown code {code!r} (not in the project's codebook)",
-                                field=field)
+def check_code(project: Project, code: str, *, field: str = "code") -> str:
+    """The id of the code ``code`` names in the project's codebook: its id or its label (case,
+    spacing and Unicode form ignored); an unknown code is a 422 naming ``field``."""
+    found = project_codebook(project).resolve(code)
+    if found is None:
+        raise PrecodeInputError(f"unknown code {code!r} (neither the id nor the label of a code "
+                                "in the project's codebook)", field=field)
+    return found
+
+
+def lock_project(session: Session, project_id: int) -> None:
+    """Begin a transaction holding the project's lock, for a change that checks the project's
+    rows before it writes (its owners, its active jobs, its codings): concurrent changes of one
+    project then run one after another and each sees what the one before wrote. PostgreSQL:
+    the project's row, locked ``FOR UPDATE``; SQLite: the database's write lock, taken by the
+    transaction's first statement (so that what it reads is never older than what it
+    writes)."""
+    if session.in_transaction():
+        session.commit()  # what was read so far came before the lock: read again after it
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+    else:
+        session.execute(update(Project).where(Project.id == project_id)
+                        .values(id=Project.id))
 
 
 # ---- members ----------------------------------------------------------------------------------
@@ -147,6 +182,7 @@ def _owners(session: Session, project: Project) -> int:
 def set_member(*, session: Session, project: Project, user: User, role: str) -> None:
     if role not in ROLES:
         raise PrecodeInputError(f"unknown role {role!r} (use {', '.join(ROLES)})", field="role")
+    lock_project(session, project.id)  # two owners demoting each other: one of them is last
     row = session.scalar(select(Membership).where(Membership.project_id == project.id,
                                                   Membership.user_id == user.id))
     if row is None:
@@ -159,6 +195,7 @@ def set_member(*, session: Session, project: Project, user: User, role: str) -> 
 
 
 def remove_member(*, session: Session, project: Project, user_id: int) -> None:
+    lock_project(session, project.id)
     row = session.scalar(select(Membership).where(Membership.project_id == project.id,
                                                   Membership.user_id == user_id))
     if row is None:

@@ -3,15 +3,28 @@ add codes the model missed. Every decision is a new ``reviews`` row; nothing is 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 
 from sqlalchemy import Select, case, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError
-from service.db.models import STATUSES, Document, Project, Review, Segment, Suggestion, User, utcnow
+from service.db.models import (
+    STATUSES,
+    Document,
+    IdempotencyKey,
+    Project,
+    Review,
+    Segment,
+    Suggestion,
+    User,
+    utcnow,
+)
 from service.problems import Problem, not_found
-from service.services.projects import check_code
+from service.services.projects import check_code, lock_project
 
 ACTIONS = {"accept": "accepted", "reject": "rejected", "change": "changed"}
 ORDERS = ("uncertainty", "position", "confidence", "newest")
@@ -26,6 +39,8 @@ def _filtered(project: Project, *, document_id: int | None, code: str | None,
     if status is not None and status not in STATUSES:
         raise PrecodeInputError(f"unknown status {status!r} (use {', '.join(STATUSES)})",
                                 field="status")
+    if code is not None:
+        code = check_code(project, code)  # an id or a label
     for column, value in ((Segment.document_id, document_id), (Suggestion.code, code),
                           (Suggestion.status, status), (Suggestion.origin, origin)):
         if value is not None:
@@ -76,9 +91,37 @@ def _record(session: Session, suggestion: Suggestion, user: User, action: str,
     return review
 
 
+def _request_hash(project: Project, suggestion_id: int, action: str, code: str | None,
+                  note: str) -> str:
+    payload = json.dumps([project.id, suggestion_id, action, code, note])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _replayed(session: Session, user: User, key: str, fingerprint: str) -> Review | None:
+    """The review recorded under ``user``'s ``key``, or None when the key is new. A key
+    reused for another request is refused."""
+    row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
+                                                      IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.request_hash != fingerprint:
+        raise Problem(422, "idempotency-key-reused", "this Idempotency-Key was already used for "
+                                                     "another request; use a new key for each "
+                                                     "decision")
+    return session.get(Review, row.review_id)
+
+
 def decide(*, session: Session, project: Project, user: User, suggestion_id: int, action: str,
-           code: str | None = None, note: str = "") -> Review:
-    """Accept, reject or change (to ``code``) one suggestion."""
+           code: str | None = None, note: str = "", idempotency_key: str | None = None
+           ) -> tuple[Review, bool]:
+    """Accept, reject or change (to ``code``) one suggestion. Returns the review and whether it
+    was recorded now: under an ``idempotency_key`` already used by ``user`` for the same
+    request, nothing is recorded and the first request's review is returned (a retry)."""
+    fingerprint = _request_hash(project, suggestion_id, action, code, note)
+    if idempotency_key is not None:
+        earlier = _replayed(session, user, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier, False
     suggestion, _, _ = get_suggestion(session=session, project=project,
                                       suggestion_id=suggestion_id)
     if action not in ACTIONS:
@@ -89,18 +132,35 @@ def decide(*, session: Session, project: Project, user: User, suggestion_id: int
     if action == "change":
         if not code:
             raise PrecodeInputError("'change' needs the code to use instead", field="code")
-        check_code(project, code)
+        code = check_code(project, code)  # an id or a label: the id is stored
     result = {"accept": suggestion.code, "reject": None, "change": code}[action]
     suggestion.status, suggestion.decided_code = ACTIONS[action], result
     review = _record(session, suggestion, user, action, result, note)
-    session.commit()
-    return review
+    if idempotency_key is not None:
+        session.flush()
+        session.add(IdempotencyKey(user_id=user.id, key=idempotency_key,
+                                   request_hash=fingerprint, project_id=project.id,
+                                   suggestion_id=suggestion.id, review_id=review.id))
+    try:
+        session.commit()
+    except IntegrityError:
+        # the same key committed by a concurrent request (a retry sent before the first
+        # answer): that one is the decision
+        session.rollback()
+        earlier = (_replayed(session, user, idempotency_key, fingerprint)
+                   if idempotency_key is not None else None)
+        if earlier is None:
+            raise
+        return earlier, False
+    return review, True
 
 
 def add_coding(*, session: Session, project: Project, user: User, segment: Segment, code: str,
                note: str = "") -> Suggestion:
-    """A code the model missed: a human suggestion, accepted at once."""
-    check_code(project, code)
+    """A code the model missed: a human suggestion, accepted at once. ``code``: its id or
+    label (the id is stored)."""
+    code = check_code(project, code)
+    lock_project(session, project.id)  # the same coding added twice at once: added once
     existing = session.scalar(select(Suggestion).where(
         Suggestion.segment_id == segment.id, Suggestion.code == code,
         Suggestion.status != "superseded"))
