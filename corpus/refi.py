@@ -33,6 +33,7 @@ from corpus.codebook import Codebook, code_elements, codes_from_refi
 from corpus.errors import CodebookError, PrecodeInputError
 from corpus.excerpts import Excerpt
 from corpus.positions import PRECODE_ORIGIN, UNITS, UTF16, TextPositions, position_unit
+from corpus.transcripts import media_clock
 from corpus.xmlsafe import parse_xml
 
 NS = "urn:QDA-XML:project:1.0"
@@ -393,12 +394,6 @@ def _text(value: str) -> str:
     return escape(value, {"\r": "&#13;"})  # keep CR through XML end-of-line normalisation
 
 
-def _clock(seconds: float) -> str:
-    """``HH:MM:SS.mmm`` as subtitles write it."""
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
 def _media_time(row: dict, src: str, where: str) -> str | None:
     """``HH:MM:SS.mmm-HH:MM:SS.mmm``, the media time of a coding of a subtitle file; None for
     untimed text. A text source has no place for times in the REFI-QDA schema (only an audio or
@@ -410,7 +405,7 @@ def _media_time(row: dict, src: str, where: str) -> str | None:
                for t in (start, end)) or start > end:
         raise PrecodeInputError(f"bad media time {start!r}-{end!r} (seconds, start before end)",
                                 source=src, field=where)
-    return f"{_clock(start)}-{_clock(end)}"
+    return f"{media_clock(start)}-{media_clock(end)}"
 
 
 def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tuple[str, str]],

@@ -270,6 +270,14 @@ _VOICE = re.compile(r"<v(?:\.[^\s>]*)?\s+([^>]*)>")
 _TAG = re.compile(r"<[^>]*>|\{\\[^}]*\}")
 
 
+def media_clock(seconds: float | None) -> str:
+    """``HH:MM:SS.mmm`` as subtitles write it; empty for untimed text."""
+    if seconds is None:
+        return ""
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
 def _seconds(groups: tuple) -> float:
     h, m, s, ms = (int(g) if g else 0 for g in groups)
     return h * 3600 + m * 60 + s + ms / 1000

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.errors import PrecodeInputError
+from corpus.transcripts import media_clock
 
 READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl", ".qdpx")
 
@@ -173,14 +174,6 @@ def write_jsonl(records: list[dict], out: Path, suggester=None, **_) -> None:
     tmp.replace(out)
 
 
-def _clock(seconds: float | None) -> str:
-    """``HH:MM:SS.mmm`` as subtitles write it; empty for untimed text."""
-    if seconds is None:
-        return ""
-    ms = round(seconds * 1000)
-    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
-
-
 def write_csv(records: list[dict], out: Path, suggester=None, **_) -> None:
     """One row per segment: the suggested codes and their confidences, ``;``-separated."""
     import csv
@@ -194,5 +187,5 @@ def write_csv(records: list[dict], out: Path, suggester=None, **_) -> None:
             w.writerow([r["document"], r["segment_id"], r["start"], r["end"], r["speaker"] or "",
                         r["text"], ";".join(s["code"] for s in r["suggestions"]),
                         ";".join(f"{s['confidence']:.3f}" for s in r["suggestions"]),
-                        *(_clock(r.get(k)) for k in ("time_start", "time_end"))])
+                        *(media_clock(r.get(k)) for k in ("time_start", "time_end"))])
     tmp.replace(out)

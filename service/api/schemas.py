@@ -230,6 +230,11 @@ class DocumentSegment(ORM):
     speaker: str | None = Field(examples=["P3"])
     text: str = Field(examples=["We all sat down and agreed what the falls check was for."])
     is_interviewer: bool = Field(examples=[False])
+    time_start: float | None = Field(default=None, description="Where the segment starts in the "
+                                     "media, in seconds (subtitle files); null for untimed text.",
+                                     examples=[62.5])
+    time_end: float | None = Field(default=None, description="Where the segment ends in the "
+                                   "media, in seconds; null for untimed text.", examples=[69.0])
 
 
 # ---- jobs -------------------------------------------------------------------------------------

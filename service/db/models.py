@@ -188,6 +188,9 @@ class Segment(Base):
     speaker: Mapped[str | None] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     is_interviewer: Mapped[bool] = mapped_column(default=False)
+    # a subtitle segment's media time in seconds; none for untimed text
+    time_start: Mapped[float | None] = mapped_column(Float)
+    time_end: Mapped[float | None] = mapped_column(Float)
 
 
 class Suggestion(Base):

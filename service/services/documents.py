@@ -214,6 +214,28 @@ def _check_fields(parsed: ParsedUpload, filename: str) -> None:
                              "text")
 
 
+def media_times(seg: Segment) -> dict:
+    """A subtitle segment's media time in seconds (``time_start``, ``time_end``), as the CLI
+    keeps it; nothing for untimed text. A segment table's columns of that name count when they
+    hold numbers (as a JSONL written by ``precode code`` does)."""
+    times = {k: seg.meta.get(k) for k in ("time_start", "time_end")}
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in times.values()):
+        return {}
+    return {k: float(t) for k, t in times.items()}
+
+
+def _check_times(parsed: ParsedUpload, filename: str) -> None:
+    """Media times the exports could not write are refused here, naming the segment (422)."""
+    for doc in parsed.documents:
+        for seg in doc.segments:
+            times = media_times(seg)
+            if times and not (0 <= times["time_start"] <= times["time_end"] < 360_000):
+                raise PrecodeInputError(
+                    f"{doc.name!r}: segment {str(seg.id)[:40]!r} has media time "
+                    f"{times['time_start']!r}-{times['time_end']!r} (seconds from 0, start "
+                    "before end, under 100 hours)", source=filename, field="time_start")
+
+
 def _check_limits(parsed: ParsedUpload, filename: str, settings: Settings) -> None:
     if len(parsed.documents) > settings.max_upload_documents:
         raise Problem(413, "too-large", f"{filename}: {len(parsed.documents):,} documents, over "
@@ -224,6 +246,7 @@ def _check_limits(parsed: ParsedUpload, filename: str, settings: Settings) -> No
         raise Problem(413, "too-large", f"{filename}: {n_segments:,} segments, over the limit of "
                                         f"{settings.max_upload_segments:,} per upload")
     _check_fields(parsed, filename)
+    _check_times(parsed, filename)
     for doc in parsed.documents:
         if len(doc.text) > settings.max_document_chars:
             raise Problem(413, "too-large", f"{filename}: {doc.name!r} has {len(doc.text):,} "
@@ -326,7 +349,7 @@ def store_upload(*, session: Session, project: Project, user: User, filename: st
         session.flush()
         rows = [SegmentRow(document_id=doc.id, position=i, external_id=str(s.id), start=s.start,
                            end=s.end, speaker=s.speaker, text=s.text,
-                           is_interviewer=s.is_interviewer)
+                           is_interviewer=s.is_interviewer, **media_times(s))
                 for i, s in enumerate(parsed_doc.segments)]
         session.add_all(rows)
         documents.append(doc)

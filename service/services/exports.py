@@ -20,13 +20,14 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from corpus.transcripts import media_clock
 from service.db.models import Document, Project, Review, Segment, Suggestion, Upload, User
 from service.services.projects import project_codebook
 from service.services.users import MODEL_USER
 from service.writers import describe
 
 CSV_COLUMNS = ["unit", "coder", "code", "origin", "confidence", "document", "start", "end",
-               "speaker", "text"]
+               "speaker", "text", "time_start", "time_end"]  # media times as ``precode code``'s
 
 
 @dataclass
@@ -104,7 +105,8 @@ def _csv_rows(unit: CodedUnit):
     for code in unit.codes or [""]:
         conf = confidence.get(code)
         yield [unit.unit, unit.coder, code, unit.origin, "" if conf is None else f"{conf:.4f}",
-               unit.document.name, seg.start, seg.end, seg.speaker or "", seg.text]
+               unit.document.name, seg.start, seg.end, seg.speaker or "", seg.text,
+               media_clock(seg.time_start), media_clock(seg.time_end)]
 
 
 def export_csv(*, session: Session, project: Project) -> str:
@@ -127,6 +129,13 @@ def _description(unit: CodedUnit, project: Project) -> str:
                       "evidence": s.evidence} for s in unit.suggestions])
 
 
+def _media_times(segment: Segment) -> dict:
+    """A subtitle segment's media time, which ``write_qdpx`` puts first in the description."""
+    if segment.time_start is None or segment.time_end is None:
+        return {}
+    return {"time_start": segment.time_start, "time_end": segment.time_end}
+
+
 def export_qdpx(*, session: Session, project: Project, path: Path) -> Path:
     """The documents, the codebook, and the codings with humans and the model as separate
     users. When every document came from one uploaded .qdpx project, that project is exported
@@ -137,7 +146,8 @@ def export_qdpx(*, session: Session, project: Project, path: Path) -> Path:
     documents = list(session.scalars(select(Document).where(Document.project_id == project.id)
                                      .order_by(Document.id)))
     codings = [{"document": u.document.name, "start": u.segment.start, "end": u.segment.end,
-                "codes": u.codes, "user": u.coder, "description": _description(u, project)}
+                "codes": u.codes, "user": u.coder, "description": _description(u, project),
+                **_media_times(u.segment)}
                for u in coded_units(session=session, project=project) if u.codes]
     uploads = {d.upload_id for d in documents}
     if len(uploads) == 1:
