@@ -47,6 +47,17 @@ class Summary:
     failed: list[tuple[str, str]] = field(default_factory=list)
     resumed: int = 0
 
+    def add_document(self, records: list[dict], path: Path, sources: dict[str, Path]) -> None:
+        """Count one document's records, and note which input file each document came from."""
+        self.documents += 1
+        for r in records:
+            sources.setdefault(r["document"], path)
+            self.segments += 1
+            self.coded_segments += r["coded"]
+            if r["suggestions"]:
+                self.with_suggestion += 1
+                self.per_code.update(s["code"] for s in r["suggestions"])
+
 
 def collect_inputs(paths: list[Path]) -> list[tuple[Path, str]]:
     """Readable files with their document names; folders are searched recursively."""
@@ -149,14 +160,7 @@ def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions,
             tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                            encoding="utf-8")
             tmp.replace(part)
-        summary.documents += 1
-        for r in records:
-            sources.setdefault(r["document"], path)
-            summary.segments += 1
-            summary.coded_segments += r["coded"]
-            if r["suggestions"]:
-                summary.with_suggestion += 1
-                summary.per_code.update(s["code"] for s in r["suggestions"])
+        summary.add_document(records, path, sources)
         all_records.extend(records)
         if on_document:
             on_document(document, len(records))

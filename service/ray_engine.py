@@ -262,14 +262,7 @@ def run_batch_ray(inputs: list[Path], out: Path, model_dir: Path, options: Preco
             continue
         part = _part_file(parts, document)
         records = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
-        summary.documents += 1
-        for r in records:
-            sources.setdefault(r["document"], path)
-            summary.segments += 1
-            summary.coded_segments += r["coded"]
-            if r["suggestions"]:
-                summary.with_suggestion += 1
-                summary.per_code.update(s["code"] for s in r["suggestions"])
+        summary.add_document(records, path, sources)
         all_records.extend(records)
         if on_document and i not in todo:
             on_document(document, len(records))
