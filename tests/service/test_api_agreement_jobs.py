@@ -7,9 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.api.app import create_app
 from service.services.agreement_jobs import AgreementRunner, Params
 from tests.service.conftest import TRANSCRIPT, make_settings, new_project, precode
 from tests.service.test_api_projects import assert_problem
@@ -20,14 +18,6 @@ def settings(tmp_path_factory, db_url):
     # every report counts as large: computed in a separate process, and nobody waits for it
     return make_settings(tmp_path_factory.mktemp("home"), db_url, agreement_inline_work=0,
                          agreement_wait_seconds=0, agreement_time_limit_seconds=120)
-
-
-@pytest.fixture(scope="module")
-def app(settings, tiny_suggester):
-    app = create_app(settings, suggester=tiny_suggester)
-    with TestClient(app) as client:
-        app.state.client = client
-        yield app
 
 
 def poll(api, url: str, **params):

@@ -10,10 +10,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select
 
-from service.api.app import create_app
 from service.db.models import Review
 from tests.service.conftest import TRANSCRIPT, api_for, make_settings, new_project, precode
 from tests.service.test_api_projects import assert_problem
@@ -26,14 +24,6 @@ def settings(tmp_path_factory, db_url):
     # few threads and a small pool: a request holding two connections would run dry at once
     return make_settings(tmp_path_factory.mktemp("home"), db_url, request_threads=6,
                          db_wait_seconds=1.0, retry_after_seconds=3)
-
-
-@pytest.fixture(scope="module")
-def app(settings, tiny_suggester):
-    app = create_app(settings, suggester=tiny_suggester)
-    with TestClient(app) as client:
-        app.state.client = client
-        yield app
 
 
 @pytest.fixture(scope="module")
