@@ -128,6 +128,20 @@ def db_url(backend, tmp_path_factory):
         yield url
 
 
+def stop_server(proc, log) -> None:
+    """Stop a ``precode serve`` started by a test as an operator would (Ctrl-C), killing it only
+    if it has not stopped within a minute, and close its log."""
+    import signal
+    import subprocess
+
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
 def make_settings(home: Path, db_url: str, **overrides) -> Settings:
     return Settings(home=home, database_url=db_url, job_poll_seconds=0.05, **overrides)
 

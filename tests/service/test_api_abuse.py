@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import socket
 import struct
 import subprocess
@@ -22,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.service.conftest import docx_bytes
+from tests.service.conftest import docx_bytes, stop_server
 
 pytestmark = pytest.mark.slow
 PRECODE = str(Path(sys.executable).with_name("precode"))
@@ -63,12 +62,7 @@ def server(tmp_path_factory, tiny_model):
             yield {"port": port, "token": token, "client": client, "pid": pid,
                    "process": psutil.Process(proc.pid), "log": log_path}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc, log)
 
 
 class PeakMemory:

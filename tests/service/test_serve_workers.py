@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.conftest import TRANSCRIPT
+from tests.service.conftest import TRANSCRIPT, stop_server
 
 pytestmark = pytest.mark.slow
 PRECODE = str(Path(sys.executable).with_name("precode"))
@@ -54,12 +53,7 @@ def server(db_url, tmp_path_factory, tiny_model):
         yield {"base": base, "headers": {"Authorization": f"Bearer {token}"},
                "log": home / "serve.log", "home": home}
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_server(proc, log)
 
 
 def call(server, method: str, path: str, **kwargs) -> httpx.Response:
