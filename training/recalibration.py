@@ -19,7 +19,10 @@ excerpts and measured on the other, then the other way round.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -30,7 +33,9 @@ from models.scoring import best_threshold, fit_platt, recalibrated
 from models.suggester import Suggester
 
 __all__ = ["MIN_EXCERPTS", "RecalibrationReport", "fit_recalibration", "judged_truth",
-           "recalibrate", "reliability"]
+           "recalibrate", "refit_recalibrated", "reliability"]
+
+Stage = Callable[[str], None]
 
 MIN_EXCERPTS = 20
 BINS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)
@@ -140,26 +145,96 @@ def recalibrate(model: Suggester, excerpts: list[Excerpt], *, floor: float = 0.5
     if not judged.any():
         raise PrecodeInputError("none of the coded excerpts' codes is one the model suggests",
                                 source=source or None)
-    old_t = np.array([base["thresholds"].get(c, 0.5) for c in columns])
-    # cross-fitted figures: fit on one half, measure on the other
-    order = np.random.default_rng(seed).permutation(len(usable))
+    final, report = _fit_and_report(conf, truth, judged, columns, base["thresholds"],
+                                    floor=floor, seed=seed, n_left_out=left_out)
+    out = model.copy()
+    out.calibration = dict(base, thresholds=final["thresholds"], recalibration={
+        "a": final["a"], "b": final["b"], "floor": floor, "source": source,
+        **report.to_dict()})
+    return out, report
+
+
+def _fit_and_report(conf: np.ndarray, truth: np.ndarray, judged: np.ndarray, columns: list[str],
+                    thresholds: dict[str, float], *, floor: float, seed: int, n_left_out: int
+                    ) -> tuple[dict, RecalibrationReport]:
+    """The mapping fitted on every row, with figures cross-fitted on halves (fit on one half,
+    measured on the other, then the other way round)."""
+    old_t = np.array([thresholds.get(c, 0.5) for c in columns])
+    order = np.random.default_rng(seed).permutation(len(conf))
     halves = [order[: len(order) // 2], order[len(order) // 2:]]
     after_conf = np.zeros_like(conf)
     after_pred = np.zeros_like(conf, dtype=bool)
     for k in (0, 1):
         fit, test = halves[1 - k], halves[k]
-        r = fit_recalibration(conf[fit], truth[fit], judged, columns, base["thresholds"],
-                              floor=floor)
+        r = fit_recalibration(conf[fit], truth[fit], judged, columns, thresholds, floor=floor)
         after_conf[test] = recalibrated(conf[test], r["a"], r["b"])
         after_pred[test] = after_conf[test] >= np.array([r["thresholds"][c] for c in columns])
     j = judged
     report = RecalibrationReport(
-        n_excerpts=len(usable), n_left_out=left_out, judged=[c for c, u in zip(columns, j, strict=True) if u],
+        n_excerpts=len(conf), n_left_out=n_left_out,
+        judged=[c for c, u in zip(columns, j, strict=True) if u],
         before=_summary(conf[:, j], truth[:, j], (conf >= old_t)[:, j]),
         after=_summary(after_conf[:, j], truth[:, j], after_pred[:, j]))
-    final = fit_recalibration(conf, truth, judged, columns, base["thresholds"], floor=floor)
-    out = model.copy()
-    out.calibration = dict(base, thresholds=final["thresholds"], recalibration={
-        "a": final["a"], "b": final["b"], "floor": floor, "source": source,
+    final = fit_recalibration(conf, truth, judged, columns, thresholds, floor=floor)
+    return final, report
+
+
+def refit_recalibrated(model_dir: str | Path, base: list[Excerpt], reviewed: list[Excerpt],
+                       out: str | Path, *, codebook: Codebook | None = None,
+                       rejected: dict[str, list[str]] | None = None, floor: float = 0.5,
+                       folds: int = 5, seed: int = 0, stage: Stage | None = None
+                       ) -> tuple[Path, RecalibrationReport | None]:
+    """A refit of ``model_dir`` on ``base`` + ``reviewed`` whose confidences are mapped on the
+    reviewed segments themselves, as ``recalibrate`` maps them on a coded file.
+
+    The reviewed segments become exemplars of the new model, which would find them again, so
+    their confidences are taken out of fold: the model is refitted ``folds`` times, each time
+    without one fold of the reviewed segments, and scores that fold. A segment whose suggestions
+    were all rejected counts (its rejected codes are judged, and none applies): ``rejected`` maps
+    a reviewed excerpt's id to the codes rejected on it. With fewer than ``MIN_EXCERPTS`` reviewed
+    segments, or none judged, the refit is returned as it is, with no report.
+    """
+    from training.train import refit_model
+
+    stage = stage or (lambda msg: None)
+    out = refit_model(model_dir, base + reviewed, out, codebook=codebook, stage=stage)
+    rejected = rejected or {}
+    usable = [e for e in reviewed if e.codes or rejected.get(e.id)]
+    if len(usable) < MIN_EXCERPTS:
+        return out, None
+    model = Suggester.load(out)
+    probe = [usable[0].text]
+    columns = list(model.confidences(model.embed(probe), probe)[1])
+    position = {c: j for j, c in enumerate(columns)}
+    truth, judged = judged_truth(usable, columns, model.codebook)
+    for code in {c for e in usable for c in rejected.get(e.id, ())}:
+        for c in (code, *(model.codebook.ancestors(code) if code in model.codebook else ())):
+            if c in position:
+                judged[position[c]] = True
+    if not judged.any():
+        return out, None
+    conf = np.zeros((len(usable), len(columns)))
+    parts = np.array_split(np.random.default_rng(seed).permutation(len(usable)),
+                           min(folds, len(usable)))
+    with tempfile.TemporaryDirectory(prefix="precode-recal-") as tmp:
+        for k, held in enumerate(parts):
+            stage(f"scoring reviewed segments out of fold ({k + 1} of {len(parts)})")
+            keep = set(range(len(usable))) - set(held.tolist())
+            fold_dir = refit_model(model_dir, base + [usable[i] for i in sorted(keep)],
+                                   Path(tmp) / f"fold{k}", codebook=codebook,
+                                   stage=lambda msg: None)
+            fold = Suggester.load(fold_dir)
+            texts = [usable[i].text for i in held]
+            c, cols, _, _ = fold.confidences(fold.embed(texts), texts)
+            for jj, code in enumerate(cols):
+                if code in position:
+                    conf[held, position[code]] = c[:, jj]
+    thresholds = model.calibration["thresholds"]
+    final, report = _fit_and_report(conf, truth, judged, columns, thresholds, floor=floor,
+                                    seed=seed, n_left_out=len(reviewed) - len(usable))
+    model.calibration = dict(model.calibration, thresholds=final["thresholds"], recalibration={
+        "a": final["a"], "b": final["b"], "floor": floor,
+        "source": f"{len(usable)} reviewed segments, scored out of {len(parts)} folds",
         **report.to_dict()})
+    model.save(out)
     return out, report

@@ -122,3 +122,57 @@ def test_cli_calibrate_refuses_too_few_or_training_excerpts(frozen_model, seed_s
     assert result.exit_code != 0
     assert "own exemplars" in result.output and "own.jsonl" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def _with_ids(coded, prefix="seg"):
+    return [replace(e, id=f"{prefix}-{i}") for i, e in enumerate(coded)]
+
+
+def test_refit_maps_confidences_on_reviewed_segments_out_of_fold(frozen_model, seed_split,
+                                                                 npt_integrating, tmp_path):
+    """A project's reviewed segments become exemplars of the refit and, scored out of fold, set
+    its confidences: codes the model cannot know make it abstain; codes it can learn keep it
+    suggesting."""
+    from models.index import read_exemplars
+    from training.recalibration import refit_recalibrated
+
+    train, coded = seed_split
+    reviewed = _with_ids(coded[:100])
+    out, report = refit_recalibrated(frozen_model, train, _shuffled(reviewed), tmp_path / "v2",
+                                     codebook=npt_integrating, folds=4)
+    assert report is not None and report.n_excerpts == 100
+    assert report.after["suggestions"] == 0
+    model = Suggester.load(out)
+    assert model.calibration["recalibration"]["n_excerpts"] == 100
+    assert {e.id for e in read_exemplars(out)} >= {e.id for e in reviewed}
+    assert all(not r.suggestions for r in model.suggest([e.text for e in coded[100:130]]))
+
+    out, report = refit_recalibrated(frozen_model, train, reviewed, tmp_path / "v3",
+                                     codebook=npt_integrating, folds=4)
+    assert report.after["suggestions"] > 10
+    assert report.after["precision"] > 1 / len(CONSTRUCTS) + 0.2
+    model = Suggester.load(out)
+    assert any(r.suggestions for r in model.suggest([e.text for e in coded[100:130]]))
+    assert "reviewed segments, scored out of 4 folds" in (out / "model_card.md").read_text()
+
+
+def test_refit_counts_rejections_and_skips_too_few(frozen_model, seed_split, npt_integrating,
+                                                  tmp_path):
+    from training.recalibration import refit_recalibrated
+
+    train, coded = seed_split
+    # every suggestion on these segments was rejected: they are usable negatives
+    rejected_only = [replace(e, codes=()) for e in _with_ids(coded[:30], "rej")]
+    reviewed = _with_ids(coded[30:60]) + rejected_only
+    rejected = {e.id: ["npt.collective_action"] for e in rejected_only}
+    _, report = refit_recalibrated(frozen_model, train, reviewed, tmp_path / "a",
+                                   codebook=npt_integrating, rejected=rejected, folds=3)
+    assert report.n_excerpts == 60 and report.n_left_out == 0
+    _, report = refit_recalibrated(frozen_model, train, reviewed, tmp_path / "b",
+                                   codebook=npt_integrating, folds=3)
+    assert report.n_excerpts == 30 and report.n_left_out == 30
+    # too few reviewed segments: a plain refit, no mapping
+    out, report = refit_recalibrated(frozen_model, train, reviewed[:10], tmp_path / "c",
+                                     codebook=npt_integrating)
+    assert report is None
+    assert "recalibration" not in Suggester.load(out).calibration
