@@ -1,5 +1,5 @@
-"""The suggestion model: encoder, heads, exemplar index, and the Suggester that combines them and
-alone reads and writes a model directory.
+"""The suggestion model: encoder (and its int8 ONNX backend), heads, exemplar index, and the
+Suggester that combines them and alone reads and writes a model directory.
 
 The public API is named in ``__all__``; each name is imported from its module on first use.
 """
@@ -16,6 +16,8 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "load_encoder": "models.encoder",
     "encode": "models.encoder",
     "default_base_model": "models.encoder",
+    "OnnxEncoder": "models.onnx_encoder",
+    "export_onnx": "models.onnx_encoder",
     "ExemplarIndex": "models.index",
     "Exemplar": "models.index",
     "read_exemplars": "models.index",

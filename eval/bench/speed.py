@@ -1,5 +1,12 @@
 """``precode bench speed``: how fast the model encodes and suggests, and which exemplar index to use.
 
+- The encoder's backends side by side, on the same texts in the same run: PyTorch fp32 encoding
+  alone (sentence-transformers, batch 32; timed before and after the rest, the mean counts), the
+  int8 ONNX backend encoding alone, and `precode code` pre-coding transcripts of those texts end to
+  end in a fresh process (start, imports and model loading included), with their ratios. Wall-clock
+  and CPU seconds both, since on a shared machine wall-clock alone is noisy.
+- The same model's quality on real data with each backend (``npt_quotes_dev``: construct kappa and
+  top-2, as ``eval.bench.real_data`` scores them), where the reference data is there.
 - Segments per second for encoding alone and for full suggestion (encode, head, neighbour vote,
   evidence) at batch sizes 1, 8 and 64, on the machine it runs on (median of repeats).
 - The built-in model's training time, as its manifest recorded it.
@@ -12,14 +19,151 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 BATCH_SIZES = (1, 8, 64)
+TORCH_BATCH = 32
+
+
+def segment_texts(excerpts, count_tokens, n: int = 4_000, tokens: int = 50, seed: int = 0
+                  ) -> list[str]:
+    """``n`` participant texts of about ``tokens`` tokens: the seed corpus's participant turns,
+    shuffled, run together and cut into pieces of that many tokens (at word ends)."""
+    import random
+
+    rng = random.Random(seed)
+    turns = [e.text for e in excerpts if e.meta.get("speaker_role") != "interviewer"]
+    out: list[str] = []
+    words: list[str] = []
+    while len(out) < n:
+        rng.shuffle(turns)
+        for turn in turns:
+            words.extend(turn.split())
+            while len(words) >= tokens and len(out) < n:
+                cut = _words_for(words, count_tokens, tokens)
+                out.append(" ".join(words[:cut]))
+                del words[:cut]
+    return out
+
+
+def _words_for(words: list[str], count_tokens, tokens: int) -> int:
+    """How many of ``words`` make up about ``tokens`` word-piece tokens."""
+    counts = [c - 2 for c in count_tokens(words[:tokens])]  # less [CLS] and [SEP]
+    used = n = 0
+    while n < len(counts) and used < tokens:
+        used += counts[n]
+        n += 1
+    return n
+
+
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and its finished children) of ``fn()``."""
+    def cpu() -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    w, c = time.perf_counter(), cpu()
+    fn()
+    return time.perf_counter() - w, cpu() - c
+
+
+def backend_speed(model_dir: Path, texts: list[str], workdir: Path, *, n_docs: int = 40,
+                  log=print) -> dict:
+    """Torch fp32 and int8 ONNX encoding alone and `precode code` end to end, on ``texts``."""
+    from models.suggester import Suggester
+
+    torch_model = Suggester.load(model_dir, backend="torch")
+    onnx_model = Suggester.load(model_dir, backend="onnx")
+    n = len(texts)
+    mean_tokens = statistics.mean(map(len, onnx_model.encoder.token_ids(texts)))
+    folder = workdir / "transcripts"
+    folder.mkdir(parents=True, exist_ok=True)
+    per_doc = -(-n // n_docs)
+    for d in range(n_docs):
+        turns = texts[d * per_doc:(d + 1) * per_doc]
+        (folder / f"interview_{d + 1:03d}.txt").write_text(
+            "\n\n".join(f"P{d + 1}: {t}" for t in turns) + "\n", encoding="utf-8")
+    # warm-up, so that neither backend pays for first-call allocations in the timing
+    torch_model.embed(texts[:64], batch_size=TORCH_BATCH)
+    onnx_model.embed(texts[:64])
+
+    def torch_encode():
+        torch_model.embed(texts, batch_size=TORCH_BATCH)
+
+    rows: dict[str, dict] = {}
+    log(f"torch fp32 encoding {n} texts")
+    torch_first = _timed(torch_encode)
+    log(f"int8 ONNX encoding {n} texts")
+    wall, cpu = _timed(lambda: onnx_model.embed(texts))
+    rows["int8_encode"] = {"seconds": wall, "cpu_seconds": cpu}
+    log(f"precode code on {n_docs} transcripts ({n} segments), model loading included")
+    env = {**os.environ, "PRECODE_HOME": str(workdir / "home")}
+    precode = Path(sys.executable).with_name("precode")
+    command = [str(precode) if precode.exists() else "precode", "code", str(folder), "--out",
+               str(workdir / "out.jsonl"), "--model", str(model_dir)]
+
+    def end_to_end():
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[2])
+
+    wall, cpu = _timed(end_to_end)
+    coded = sum(1 for _ in (workdir / "out.jsonl").open(encoding="utf-8"))
+    rows["end_to_end"] = {"seconds": wall, "cpu_seconds": cpu, "segments": coded}
+    log(f"torch fp32 encoding {n} texts again")
+    torch_second = _timed(torch_encode)
+    rows["torch_encode"] = {"seconds": (torch_first[0] + torch_second[0]) / 2,
+                            "cpu_seconds": (torch_first[1] + torch_second[1]) / 2,
+                            "runs_seconds": [torch_first[0], torch_second[0]]}
+    for row in rows.values():
+        row["per_s"] = n / row["seconds"]
+        row["cpu_ms_per_segment"] = 1000 * row["cpu_seconds"] / n
+    base = rows["torch_encode"]
+    for row in rows.values():
+        row["speedup"] = row["per_s"] / base["per_s"]
+        row["cpu_speedup"] = base["cpu_seconds"] / row["cpu_seconds"]
+    a = torch_model.embed(texts[:1000], batch_size=TORCH_BATCH)
+    b = onnx_model.embed(texts[:1000])
+    cos = (a * b).sum(axis=1)
+    return {"segments": n, "mean_tokens": mean_tokens, "documents": n_docs, "rows": rows,
+            "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()),
+            "export": onnx_model.encoder.settings}
+
+
+def backend_quality(model_dir: Path, quotes) -> dict:
+    """Construct kappa and top-2 on the real quotes, for the same model with each backend."""
+    import numpy as np
+
+    from eval.bench.datasets import NPT_CONSTRUCTS
+    from eval.bench.real_data import _npt_entry
+    from models.suggester import Suggester
+
+    truth = [NPT_CONSTRUCTS.index(q.codes[0]) for q in quotes]
+    texts = [q.text for q in quotes]
+    out = {"dataset": "npt_quotes_dev", "n_quotes": len(quotes), "backends": {}}
+    for backend in ("torch", "onnx"):
+        model = Suggester.load(model_dir, backend=backend)
+        t = time.perf_counter()
+        conf, columns, _, _ = model.confidences(model.embed(texts), texts)
+        conf = np.column_stack([conf[:, columns.index(c)] if c in columns else
+                                np.zeros(len(texts)) for c in NPT_CONSTRUCTS])
+        limits = np.array([model.calibration["thresholds"].get(c, 0.5) for c in NPT_CONSTRUCTS])
+        entry = _npt_entry(conf, conf >= limits, truth,
+                           model.manifest.get("n_excerpts", 0), time.perf_counter() - t)
+        out["backends"][backend] = {k: entry[k] for k in ("kappa", "top2", "accuracy", "ece",
+                                                          "suggested_share",
+                                                          "suggestion_precision")}
+    out["kappa_lost"] = out["backends"]["torch"]["kappa"] - out["backends"]["onnx"]["kappa"]
+    return out
 
 
 def _median_rate(fn, n_items: int, repeats: int) -> float:
@@ -142,17 +286,23 @@ def refit_speed(suggester, excerpts, workdir: Path) -> dict:
 
 
 def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
-        index_sizes=(2_000, 5_000, 10_000, 20_000, 100_000)) -> Path:
+        index_sizes=(2_000, 5_000, 10_000, 20_000, 100_000), n_segments: int = 4_000) -> Path:
+    import tempfile
+
     import torch
 
+    backends = quality = None
+    if excerpts and suggester.path is not None:
+        with tempfile.TemporaryDirectory(prefix="precode-bench-") as tmp:
+            segments = segment_texts(excerpts, _token_counter(suggester.path), n_segments)
+            backends = backend_speed(suggester.path, segments, Path(tmp), log=log)
+        quality = _real_quality(suggester.path, log)
     log("timing encoding and suggestion")
     speed = model_speed(suggester, texts)
     log("timing exact and HNSW search")
     index = index_speed(suggester.index.vectors, sizes=index_sizes)
     batch = refit = None
     if excerpts:
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="precode-bench-") as tmp:
             log("pre-coding a folder of 50 transcripts")
             batch = batch_speed(suggester, excerpts, Path(tmp))
@@ -161,14 +311,17 @@ def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
     machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, "
                f"{'GPU' if torch.cuda.is_available() else 'CPU only'}")
     manifest = suggester.manifest
-    result = {"machine": machine, "model": str(suggester.path), "speed": speed, "index": index,
+    result = {"machine": machine, "model": str(suggester.path), "backend": suggester.backend,
+              "backends": backends, "quality": quality, "speed": speed, "index": index,
               "batch": batch, "refit": refit,
               "training_seconds": manifest.get("training_seconds"),
               "training_excerpts": manifest.get("n_excerpts")}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
-    lines = ["# Speed", "", f"Written by `precode bench speed` on {machine}. Medians of 3 runs.",
-             "", "## Encoding and suggestion", "",
+    lines = ["# Speed", "", f"Written by `precode bench speed` on {machine}.", ""]
+    lines += _backend_lines(backends, quality)
+    lines += ["## Encoding and suggestion", "",
+              f"With the {suggester.backend} encoder. Medians of 3 runs.", "",
              "| batch size | encode segments/s | suggest segments/s |", "|---|---|---|"]
     lines += [f"| {r['batch_size']} | {r['encode_per_s']:.1f} | {r['suggest_per_s']:.1f} |"
               for r in speed]
@@ -202,3 +355,70 @@ def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
     path = out_dir / "speed.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def _token_counter(model_dir: Path):
+    """Tokens per text (with [CLS] and [SEP]) as the model's encoder counts them."""
+    from models.suggester import Suggester
+
+    encoder = Suggester.load(model_dir, backend="onnx").encoder
+    return lambda texts: [len(ids) for ids in encoder.token_ids(texts)]
+
+
+def _real_quality(model_dir: Path, log) -> dict | None:
+    from corpus.errors import PrecodeInputError
+    from eval.bench.datasets import load_npt_quotes
+
+    try:
+        quotes = load_npt_quotes()
+    except PrecodeInputError as exc:
+        log(f"no real-data check of the backends: {exc}")
+        return None
+    log(f"scoring {len(quotes)} real quotes with each backend")
+    return backend_quality(model_dir, quotes)
+
+
+def _backend_lines(backends: dict | None, quality: dict | None) -> list[str]:
+    if not backends:
+        return []
+    r = backends["rows"]
+    names = {"torch_encode": f"PyTorch fp32, encoding only (sentence-transformers, batch "
+                             f"{TORCH_BATCH}; mean of a run before and one after the others)",
+             "int8_encode": "int8 ONNX, encoding only (the default on CPU)",
+             "end_to_end": "`precode code`, end to end (new process: start, imports, model "
+                           "loading, reading, segmenting, suggesting with evidence, writing)"}
+    lines = ["## The encoder's backends, side by side", "",
+             f"{backends['segments']:,} participant texts of about {backends['mean_tokens']:.0f} "
+             f"tokens (seed corpus turns run together and cut), in {backends['documents']} "
+             "transcripts for `precode code`; all timed in this one run, so only the ratios "
+             "carry over to another machine or load. CPU seconds (all threads, and the child "
+             "process for `precode code`) are less sensitive to other work on the machine than "
+             "wall-clock seconds.", "",
+             "| what | segments/s | x torch | CPU ms / segment | x torch (CPU) |",
+             "|---|---|---|---|---|"]
+    for key in ("torch_encode", "int8_encode", "end_to_end"):
+        row = r[key]
+        lines.append(f"| {names[key]} | {row['per_s']:.1f} | {row['speedup']:.2f} | "
+                     f"{row['cpu_ms_per_segment']:.2f} | {row['cpu_speedup']:.2f} |")
+    runs = r["torch_encode"]["runs_seconds"]
+    lines += ["", f"PyTorch runs: {runs[0]:.1f} s and {runs[1]:.1f} s. Int8 embeddings against "
+              f"fp32: cosine {backends['cosine_mean']:.4f} on average, "
+              f"{backends['cosine_min']:.4f} at worst (first 1,000 texts). Export: "
+              f"`{json.dumps(backends['export'], sort_keys=True)}`.", ""]
+    if quality:
+        b = quality["backends"]
+        lines += ["## Quality with each backend", "",
+                  f"The same model on the {quality['n_quotes']} real quotes of "
+                  "`npt_quotes_dev` (never trained on): the construct with the highest "
+                  "confidence against the authors' construct, as `eval.bench.real_data` scores "
+                  "it.", "",
+                  "| backend | kappa | top-2 | accuracy | ECE | suggested | precision |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, e in b.items():
+            precision = e["suggestion_precision"]
+            lines.append(f"| {name} | {e['kappa']:.3f} | {e['top2']:.3f} | {e['accuracy']:.3f} | "
+                         f"{e['ece']:.3f} | {e['suggested_share']:.2f} | "
+                         f"{'-' if precision is None else f'{precision:.2f}'} |")
+        lines += ["", f"Kappa lost to int8: {quality['kappa_lost']:+.3f} (the bar: at most "
+                  "0.010).", ""]
+    return lines
