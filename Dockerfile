@@ -7,7 +7,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
     TOKENIZERS_PARALLELISM=false \
-    PRECODE_HOME=/var/lib/precode
+    PRECODE_HOME=/var/lib/precode \
+    PRECODE_CACHE_DIR=/opt/precode-cache
 
 RUN useradd --create-home --uid 10001 precode
 
@@ -23,10 +24,12 @@ COPY service ./service
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
  && pip install .
 
-# Bake the built-in model into the image (trained from the shipped seed corpus).
-RUN mkdir -p "$PRECODE_HOME" \
+# Bake the built-in model into the image (trained from the shipped seed corpus) in the machine's
+# cache, outside PRECODE_HOME: a volume mounted on PRECODE_HOME gets its own copy from the cache
+# at the first start (seconds), and the server answers /healthz meanwhile.
+RUN mkdir -p "$PRECODE_HOME" "$PRECODE_CACHE_DIR" \
  && precode train --builtin \
- && chown -R precode:precode "$PRECODE_HOME"
+ && chown -R precode:precode "$PRECODE_HOME" "$PRECODE_CACHE_DIR"
 
 USER precode
 EXPOSE 8000

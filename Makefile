@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# The first command that needs the built-in model trains it into the machine's cache (once per
+# machine, every PRECODE_HOME shares it; see README "First use").
 demo: $(STAMP)
 	$(BIN)/precode code examples/clinic_pharmacist_interview.txt --out demo-output/clinic_pharmacist_interview.jsonl
 	$(BIN)/precode code examples/clinic_pharmacist_interview.txt --out demo-output/clinic_pharmacist_interview.html

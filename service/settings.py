@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,9 +21,18 @@ class Settings(BaseSettings):
 
     home: Path = Path.home() / ".cache" / "precode"
     model_dir: Path | None = None
+    # the machine's cache of what is built once for every home (the built-in model), default
+    # $XDG_CACHE_HOME/precode, else ~/.cache/precode
+    cache_dir: Path | None = None
+    # changes to the built-in model's training arguments (JSON, e.g. '{"epochs": 0}'), for quick
+    # trials and tests; the cache keeps such a model apart from the real one
+    builtin_args: dict = {}
     database_url: str | None = None  # default: SQLite at HOME/precode.db
     inference_concurrency: int = _default_workers()
     torch_threads: int | None = None  # default: PyTorch's own choice (all cores)
+    # the encoder: auto (the model's int8 ONNX export on CPU, PyTorch on a GPU), onnx or torch;
+    # read where a model is loaded (models.encoder.BACKEND_ENV), with as many threads as PyTorch
+    encoder_backend: Literal["auto", "onnx", "torch"] = "auto"
     job_workers: int = 1
     job_poll_seconds: float = 1.0
     # a running job's claim lasts this long unless its process renews it (every third of it);
@@ -66,6 +76,24 @@ class Settings(BaseSettings):
             import torch
 
             torch.set_num_threads(self.torch_threads)
+
+    def model_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        return (Path(xdg) if xdg else Path.home() / ".cache") / "precode"
+
+    def builtin_training_args(self):
+        """The built-in model's training arguments, with ``builtin_args`` applied."""
+        from dataclasses import replace
+
+        from corpus.errors import PrecodeInputError
+        from training.builtin import BUILTIN_ARGS
+
+        try:
+            return replace(BUILTIN_ARGS, **self.builtin_args)
+        except (TypeError, ValueError) as exc:
+            raise PrecodeInputError(str(exc), field="PRECODE_BUILTIN_ARGS") from None
 
     def pool_size(self) -> int:
         """Database connections per server process: one per request thread, two per job worker

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sys
 import tempfile
+from collections.abc import Callable
 
 from corpus.codebook import Codebook
 from corpus.excerpts import Excerpt
@@ -27,8 +28,11 @@ def set_seed(seed: int) -> None:
 
 
 def fine_tune(model, excerpts: list[Excerpt], codebook: Codebook, args: TrainingArguments, *,
-              progress: bool = True):
-    """Fine-tune ``model`` in place on pairs drawn from ``excerpts``; returns the number of pairs."""
+              progress: bool = True, on_step: Callable[[float], None] | None = None):
+    """Fine-tune ``model`` in place on pairs drawn from ``excerpts``; returns the number of pairs.
+
+    ``on_step`` is called after each optimizer step with the share of steps done (0 to 1); an
+    exception it raises stops the training."""
     from datasets import Dataset
     from sentence_transformers import (
         SentenceTransformerTrainer,
@@ -54,7 +58,20 @@ def fine_tune(model, excerpts: list[Excerpt], codebook: Codebook, args: Training
             dataloader_num_workers=0, use_cpu=str(model.device) == "cpu",
         )
         trainer = SentenceTransformerTrainer(model=model, args=targs, train_dataset=dataset,
-                                             loss=CosineSimilarityLoss(model))
+                                             loss=CosineSimilarityLoss(model),
+                                             callbacks=[_step_callback(on_step)] if on_step else None)
         with contextlib.redirect_stdout(sys.stderr):  # the trainer prints its final metrics
             trainer.train()
     return len(a)
+
+
+def _step_callback(on_step: Callable[[float], None]):
+    """A trainer callback reporting the share of optimizer steps done."""
+    from transformers import TrainerCallback
+
+    class StepReport(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.max_steps:
+                on_step(min(1.0, state.global_step / state.max_steps))
+
+    return StepReport()

@@ -69,13 +69,14 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
                 progress: bool = True, stage: Stage | None = None,
                 sources: list[str] | None = None,
                 known_embeddings: dict[str, np.ndarray] | None = None,
-                encoder=None) -> Path:
+                encoder=None, on_progress: Callable[[float], None] | None = None) -> Path:
     """Train and write a model directory; returns its path. The directory is written whole or
     not at all (a half-trained model never replaces a working one).
 
     ``known_embeddings`` (text -> vector from the same encoder, only used without fine-tuning)
     spares encoding texts again; ``encoder``, ``base_model`` already loaded, spares loading it
-    again (fine-tuned in place when ``args.epochs`` > 0).
+    again (fine-tuned in place when ``args.epochs`` > 0). ``on_progress`` hears how far along
+    training is (0 to 1; fine-tuning steps make most of it); an exception it raises stops it.
     """
     args = args or TrainingArguments()
     stage = stage or (lambda msg: log.info(msg))
@@ -97,22 +98,33 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     fit, held = split_heldout(excerpts, classes, args)
     y = multi_hot(excerpts, classes)
 
+    # the shares of the work (timed on the built-in model): fine-tuning about 70%, then
+    # embedding, calibrating, and fitting and writing the rest
+    tuning = 0.7 if args.epochs > 0 else 0.0
+
+    def done(share: float) -> None:
+        if on_progress is not None:
+            on_progress(round(share, 3))
+
     n_pairs = 0
     if args.epochs > 0:
         stage(f"fine-tuning the encoder on {len(fit)} excerpts")
         n_pairs = fine_tune(encoder, [excerpts[i] for i in fit], codebook, args,
-                            progress=progress)
+                            progress=progress, on_step=lambda s: done(tuning * s))
+    done(tuning)
     known = known_embeddings if args.epochs == 0 and known_embeddings else {}
     new_texts = list(dict.fromkeys(ex.text for ex in excerpts if ex.text not in known))
     stage(f"embedding {len(new_texts)} excerpts")
     fresh = dict(zip(new_texts, encode(encoder, new_texts, progress=progress), strict=True))
     emb = np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in excerpts]).astype(np.float32)
 
+    done(tuning + (1 - tuning) * 0.45)
     stage(f"calibrating on {len(held)} held-out excerpts")
     p, v, lex = heldout_scores(emb, y, fit, held, classes, excerpts, args)
     calibration = calibrate(p, v, y[held], classes, codebook, args, lex)
     metrics = cross_fitted_metrics(p, v, y[held], classes, codebook, args, lex)
 
+    done(tuning + (1 - tuning) * 0.75)
     stage("fitting the head and the exemplar index on all excerpts")
     head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(emb, y, classes)
     index = ExemplarIndex(emb.shape[1])
@@ -177,7 +189,7 @@ def refit_model(model_dir: str | Path, excerpts: list[Excerpt], out: str | Path,
     from dataclasses import replace as dc_replace
 
     model_dir = Path(model_dir)
-    old = Suggester.load(model_dir)
+    old = Suggester.load(model_dir, backend="torch")  # embeds like the training did
     manifest = old.manifest
     args = dc_replace(TrainingArguments(**manifest["training_args"]), epochs=0)
     book = codebook or old.codebook

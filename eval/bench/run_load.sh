@@ -76,6 +76,8 @@ for i in $(seq 1 180); do
     fi
     sleep 1
 done
+# /readyz answers 503 while the model loads: the log is judged from here on
+READY_LINES="$(wc -l <"$WORK/server.log")"
 
 echo "preparing a pre-coded project to list suggestions from" >&2
 PRECODE_PROJECT="$(cd "$ROOT" && "$PYTHON" eval/bench/locustfile.py --prepare "$HOST")"
@@ -93,7 +95,8 @@ tail -n 30 "$WORK/locust.log" >&2
 
 kill -TERM "$SERVER_PID" 2>/dev/null || true
 wait "$SERVER_PID" 2>/dev/null || true
-SERVER_ERRORS="$(grep -c -E ' 5[0-9][0-9] |Traceback|unexpected ' "$WORK/server.log" || true)"
+SERVER_ERRORS="$(tail -n "+$((READY_LINES + 1))" "$WORK/server.log" \
+    | grep -c -E ' 5[0-9][0-9] |Traceback|unexpected ' || true)"
 cp "$WORK/summary.json" "${OUT%.md}.json" 2>/dev/null || true
 
 # ---- the report -------------------------------------------------------------------------------

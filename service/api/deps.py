@@ -27,8 +27,23 @@ bearer = HTTPBearer(auto_error=False, scheme_name="token",
                     description="An API token: `precode users create NAME` prints the first one.")
 
 
+def not_ready(request: Request) -> Problem:
+    """503 while the server's model is still being built or loaded (``/readyz`` says how far
+    along), with the Retry-After of the settings."""
+    loader = getattr(request.app.state, "loader", None)
+    state = loader.state() if loader is not None else {"status": "loading the model"}
+    detail = f"not ready yet: {state['status']}"
+    if state.get("progress") is not None:
+        detail += f" ({state['progress']:.0%})"
+    return Problem(503, "not-ready", detail + "; try again shortly (GET /readyz says how far along)",
+                   headers={"Retry-After": str(request.app.state.settings.retry_after_seconds)})
+
+
 def get_suggester(request: Request) -> Suggester:
-    return request.app.state.suggester
+    suggester = getattr(request.app.state, "suggester", None)
+    if suggester is None:
+        raise not_ready(request)
+    return suggester
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -41,10 +56,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 def get_models(request: Request) -> ProjectModels:
+    if getattr(request.app.state, "suggester", None) is None:
+        raise not_ready(request)
     return request.app.state.models
 
 
 def get_worker(request: Request) -> JobWorker:
+    if getattr(request.app.state, "suggester", None) is None:
+        raise not_ready(request)
     return request.app.state.worker
 
 

@@ -40,20 +40,30 @@ def stage(msg: str) -> None:
 
 def resolve_model(model: Path | None) -> Path:
     """The model directory to use: the one named, else ``PRECODE_MODEL_DIR``, else the built-in
-    (trained on first use). Also applies ``PRECODE_TORCH_THREADS``, as the server does."""
-    from models.suggester import is_model_dir
+    (from the machine's cache, trained there on first use). Applies the settings the server
+    applies (``PRECODE_TORCH_THREADS``)."""
+    from service.services.model_loading import builtin_ready, model_path
     from service.settings import Settings
-    from training.builtin import builtin_model_dir, ensure_builtin_model
 
     settings = Settings()
     settings.apply_torch_threads()
-    model = model if model is not None else settings.model_dir
     if model is not None:
         return model
-    if not is_model_dir(builtin_model_dir(settings.home)):
-        stage("the built-in model is not trained yet; training it now from the seed corpus "
-               "(a few minutes, once)")
-    return ensure_builtin_model(settings.home, progress=True, stage=stage)
+    if settings.model_dir is None and not builtin_ready(settings):
+        stage("getting the built-in model ready (trained once per machine: a few minutes the "
+              "first time)")
+    return model_path(settings, progress=True, stage=stage, report=_waiting)
+
+
+_said: set[str] = set()
+
+
+def _waiting(status: str, progress: float | None) -> None:
+    """Say once that another process is building the model this one waits for (a build of
+    this process's own shows its progress bars)."""
+    if status.startswith("waiting") and status not in _said:
+        _said.add(status)
+        stage(status)
 
 
 def load_suggester(model: Path | None):

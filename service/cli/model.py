@@ -56,15 +56,18 @@ def train(
     """Train a model directory from coded excerpts and a codebook."""
     from corpus.codebook_files import load_codebooks
     from corpus.excerpts import read_excerpts
+    from service.settings import Settings
     from training.args import TrainingArguments
     from training.train import train_model
 
+    settings = Settings()
+    settings.apply_torch_threads()
     if builtin:
-        from service.settings import Settings
-        from training.builtin import ensure_builtin_model
+        from service.services.model_loading import model_path
 
-        path = ensure_builtin_model(Settings().home, progress=True, stage=stage, force=True)
-        console.print(f"built-in model: {path}")
+        path = model_path(settings, progress=True, stage=stage, force=True)
+        console.print(f"built-in model: {path} (cached for every PRECODE_HOME on this machine "
+                      f"in {settings.model_cache_dir() / 'builtin'})")
         return
     if not data:
         raise PrecodeInputError("give coded-excerpt files to train on, or --builtin",

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from service.cli.common import friendly, resolve_model
+from service.cli.common import friendly
 
 app = typer.Typer()
 
@@ -24,21 +24,40 @@ def serve(
                                                      "cores are shared out between them.")] = 1,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: built-in).")] = None,
 ):
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+    """Run the HTTP API (OpenAPI docs at /docs). It answers /healthz at once; the model is
+    loaded (the built-in one built first, once per machine) in the background, and /readyz says
+    how far along that is."""
     import uvicorn
 
+    from models.suggester import read_manifest
     from service.db.session import open_database
     from service.settings import Settings
 
     if model is not None:
         os.environ["PRECODE_MODEL_DIR"] = str(model)
-    resolve_model(model)  # train the built-in model here, with a progress bar, if needed
-    engine, _ = open_database(Settings().sqlalchemy_url())  # migrate once, before any worker
-    engine.dispose()
-    if workers > 1:
+    settings = Settings()
+    if settings.model_dir is not None:
+        read_manifest(settings.model_dir)  # a bad model directory is refused here, not later
+    settings.builtin_training_args()  # and bad PRECODE_BUILTIN_ARGS
+    if workers > 1:  # migrate once, before any worker (one process migrates as it starts)
+        engine, _ = open_database(settings.sqlalchemy_url())
+        engine.dispose()
         share_cores(workers)
     uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="info")
+                workers=workers, log_level="info", log_config=log_config())
+
+
+def log_config() -> dict:
+    """uvicorn's logging, and the lines that say what the server waits for before it is ready
+    (building or loading the model) and when it is."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["precode.startup"] = {"handlers": ["default"], "level": "INFO",
+                                            "propagate": False}
+    return config
 
 
 def share_cores(workers: int) -> None:

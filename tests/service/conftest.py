@@ -142,6 +142,18 @@ def stop_server(proc, log) -> None:
     log.close()
 
 
+READY_LINE = "ready: the model"
+
+
+def wait_until_ready(proc, log_path: Path, processes: int = 1, timeout: float = 180) -> None:
+    """Wait until each of a ``precode serve``'s processes says it has its model (the server
+    answers /healthz before that, and 503 to what needs the model)."""
+    deadline = time.monotonic() + timeout
+    while log_path.read_text().count(READY_LINE) < processes:
+        assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+        time.sleep(0.3)
+
+
 def make_settings(home: Path, db_url: str, **overrides) -> Settings:
     return Settings(home=home, database_url=db_url, job_poll_seconds=0.05, **overrides)
 

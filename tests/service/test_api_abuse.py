@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.service.conftest import docx_bytes, stop_server
+from tests.service.conftest import docx_bytes, stop_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
 PRECODE = str(Path(sys.executable).with_name("precode"))
@@ -55,6 +55,7 @@ def server(tmp_path_factory, tiny_model):
         while "Application startup complete" not in log_path.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.3)
+        wait_until_ready(proc, log_path)
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers,
                           timeout=120) as client:

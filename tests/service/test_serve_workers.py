@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.conftest import TRANSCRIPT, stop_server
+from tests.service.conftest import TRANSCRIPT, stop_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
 PRECODE = str(Path(sys.executable).with_name("precode"))
@@ -50,6 +50,7 @@ def server(db_url, tmp_path_factory, tiny_model):
             time.sleep(0.5)
         else:
             raise AssertionError("the server did not start:\n" + (home / "serve.log").read_text())
+        wait_until_ready(proc, home / "serve.log", processes=2)
         yield {"base": base, "headers": {"Authorization": f"Bearer {token}"},
                "log": home / "serve.log", "home": home}
     finally:

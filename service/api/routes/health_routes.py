@@ -16,9 +16,14 @@ def healthz() -> dict:
 @router.get("/readyz", responses={503: {"description": "Still loading, or the database is "
                                                        "unreachable"}})
 def readyz(request: Request):
-    """The model is loaded and the database answers: suggestions can be served."""
+    """The model is loaded and the database answers: suggestions can be served. Until then,
+    503 with what the server waits for and, when known, how far along it is (``progress``, 0 to
+    1), e.g. ``{"status": "building the built-in model", "progress": 0.4}``."""
     if getattr(request.app.state, "suggester", None) is None:
-        return JSONResponse({"status": "loading"}, status_code=503)
+        loader = getattr(request.app.state, "loader", None)
+        state = loader.state() if loader is not None else {"status": "loading the model"}
+        return JSONResponse(state, status_code=503, headers={
+            "Retry-After": str(request.app.state.settings.retry_after_seconds)})
     try:
         with request.app.state.sessions() as session:
             session.execute(text("SELECT 1"))
