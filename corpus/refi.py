@@ -408,7 +408,14 @@ def _media_time(row: dict, src: str, where: str) -> str | None:
     return f"{media_clock(start)}-{media_clock(end)}"
 
 
-def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tuple[str, str]],
+def _stamp(when: datetime) -> str:
+    """An xs:dateTime in UTC (a time without a zone is taken as UTC)."""
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_qdpx(path: str | Path, *, codebook: Codebook,
+               documents: Iterable[tuple[str, str] | tuple[str, str, datetime | None]],
                codings: Iterable[dict], origin: str = PRECODE_ORIGIN,
                created: datetime | None = None) -> Path:
     """Write a .qdpx that validates against the REFI-QDA Project schema.
@@ -419,18 +426,19 @@ def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tupl
     ``time_start``/``time_end`` (seconds), written first in its description
     (``Media time 00:01:02.500-00:01:09.000``).
     Same inputs, same bytes: GUIDs are derived from names and ``created`` defaults to a fixed
-    time (pass ``datetime.now(UTC)`` to stamp the real time).
+    time (pass ``datetime.now(UTC)`` to stamp the real time). A document given as (name, text,
+    created) and a coding with a ``created`` datetime carry their own time.
     """
     path = Path(path)
     src = str(path)
-    when = (created or DEFAULT_CREATED)
-    when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
-    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = _stamp(created or DEFAULT_CREATED)
     docs: dict[str, str] = {}
-    for name, text in documents:
+    doc_stamps: dict[str, str] = {}
+    for name, text, *when in documents:
         if name in docs:
             raise PrecodeInputError("duplicate document name", source=src, field=name)
         docs[name] = text
+        doc_stamps[name] = _stamp(when[0]) if when and when[0] is not None else stamp
 
     users: dict[str, str] = {}  # name -> guid
     spans: dict[str, list[tuple[dict, str]]] = {name: [] for name in docs}
@@ -473,19 +481,21 @@ def write_qdpx(path: str | Path, *, codebook: Codebook, documents: Iterable[tupl
         guid = _guid("source", name)
         files.append((f"sources/{guid}.txt", text.encode("utf-8")))
         lines.append(f'  <TextSource guid="{guid}" name={quoteattr(name)} '
-                     f'plainTextPath="internal://{guid}.txt" creationDateTime="{stamp}">')
+                     f'plainTextPath="internal://{guid}.txt" '
+                     f'creationDateTime="{doc_stamps[name]}">')
         units = TextPositions(text, UTF16)
         for row, sel in spans[name]:
             user = users[row["user"]]
+            when = _stamp(row["created"]) if row.get("created") is not None else stamp
             lines.append(f'    <PlainTextSelection guid="{sel}" '
                          f'startPosition="{units.to_position(row["start"])}" '
                          f'endPosition="{units.to_position(row["end"])}" creatingUser="{user}" '
-                         f'creationDateTime="{stamp}">')
+                         f'creationDateTime="{when}">')
             if row.get("description"):
                 lines.append(f"      <Description>{_text(str(row['description']))}</Description>")
             for code in dict.fromkeys(row.get("codes") or []):
                 lines += [f'      <Coding guid="{_guid("coding", f"{sel}/{code}")}" '
-                          f'creatingUser="{user}" creationDateTime="{stamp}">',
+                          f'creatingUser="{user}" creationDateTime="{when}">',
                           f'        <CodeRef targetGUID="{codebook.guid_of(code)}"/>',
                           "      </Coding>"]
             lines.append("    </PlainTextSelection>")

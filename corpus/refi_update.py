@@ -83,7 +83,8 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
 
     ``codings``: dicts with ``document`` (the source's name as :func:`corpus.refi.document_names`
     gives it), ``start`` and ``end`` (code points into the source's text), ``codes`` (ids in
-    ``codebook``) and optional ``description``. A code is the project's own when its GUID or its
+    ``codebook``) and optional ``description`` and ``created`` (a datetime: when the coding was
+    made; default ``created``, else now). A code is the project's own when its GUID or its
     name (case ignored, when only one code has it) is there; other codes are added, under their
     parent when the project has it. Returns ``out``.
     """
@@ -169,6 +170,9 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
         if not codes:
             continue
         who = user_guid(str(row.get("user") or user))
+        when = stamp if row.get("created") is None else (
+            row["created"] if row["created"].tzinfo else row["created"].replace(tzinfo=UTC)
+        ).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         units = positions.setdefault(guid, TextPositions(text, project.position_unit))
         source_el = elements[guid]
         at = next((k for k, el in enumerate(source_el)
@@ -178,13 +182,13 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
             "guid": sel_guid, "name": text[start:end][:60].strip(),
             "startPosition": str(units.to_position(start)),
             "endPosition": str(units.to_position(end)),
-            "creatingUser": who, "creationDateTime": stamp})
+            "creatingUser": who, "creationDateTime": when})
         if row.get("description"):
             ET.SubElement(sel, _Q + "Description").text = str(row["description"])
         for code in codes:
             coding = ET.SubElement(sel, _Q + "Coding", {
                 "guid": new_guid(f"coding/{sel_guid}/{code}"), "creatingUser": who,
-                "creationDateTime": stamp})
+                "creationDateTime": when})
             ET.SubElement(coding, _Q + "CodeRef", {"targetGUID": code_guid(code)})
         source_el.insert(at, sel)
 

@@ -147,6 +147,15 @@ class ProjectOut(ORM):
     codebook_source: str = Field(examples=["npt,integrating"])
     role: Role = Field(description="Your role in the project.", examples=["owner"])
     created_at: Timestamp = Field(examples=[WHEN])
+    blind: bool = Field(default=False, description="Blind coding: a coder sees the model's "
+                        "suggestions on a segment only once they coded it themselves.",
+                        examples=[False])
+
+
+class ProjectUpdate(Input):
+    name: str | None = Field(default=None, min_length=1, max_length=200, examples=[None])
+    blind: bool | None = Field(default=None, examples=[True],
+                               description="Blind coding for every coder of the project.")
 
 
 class CodeOut(ORM):
@@ -256,6 +265,10 @@ class JobCreate(Input):
         default=None, min_length=1, max_length=300,
         description="precode with engine 'ray': the cluster to join (default: a local one "
                     "started for the job).", examples=[None])
+    recalibrate: bool = Field(
+        default=True, description="retrain: map the new version's confidences on the reviewed "
+                                  "segments (scored out of fold, 20 or more needed), so that it "
+                                  "abstains where it cannot beat the project's base rate.")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"kind": "precode"},
                                                               {"kind": "retrain"}]})
@@ -288,6 +301,30 @@ class EvidenceOut(BaseModel):
     id: str | None = Field(default=None, examples=["segment-118"])
 
 
+class ImpliedOut(BaseModel):
+    id: int = Field(examples=[502])
+    code: str = Field(examples=["npt.coherence"])
+    label: str = Field(examples=["Coherence"])
+
+
+class ConsensusOut(BaseModel):
+    status: Literal["accepted", "rejected", "changed"] = Field(examples=["accepted"])
+    code: str | None = Field(examples=[CODE])
+    by: str | None = Field(examples=["amina"])
+    at: Timestamp | None = Field(examples=[WHEN])
+
+
+class DecisionOut(BaseModel):
+    reviewer: str = Field(description="Who recorded it (for an import: who uploaded the file).",
+                          examples=["amina"])
+    coder: str = Field(description="Whose decision it is (for an import: the coder the file "
+                                   "names).", examples=["amina"])
+    status: Literal["accepted", "rejected", "changed"] = Field(examples=["accepted"])
+    code: str | None = Field(examples=[CODE])
+    created_at: Timestamp = Field(examples=[WHEN])
+    decided_at: Timestamp = Field(examples=[WHEN])
+
+
 class ProjectSuggestion(BaseModel):
     id: int = Field(examples=[501])
     segment: DocumentSegment
@@ -301,11 +338,24 @@ class ProjectSuggestion(BaseModel):
     threshold: float | None = Field(examples=[0.58])
     uncertainty: float | None = Field(description="|confidence - threshold|: small is "
                                                   "informative.", examples=[0.04])
-    status: Status = Field(examples=["pending"])
-    decided_code: str | None = Field(examples=[None])
+    status: Status = Field(description="Your own decision (pending: you have not decided it).",
+                           examples=["pending"])
+    decided_code: str | None = Field(description="The code it is for you after your decision.",
+                                     examples=[None])
     evidence: list[EvidenceOut]
     model_version_id: int | None = Field(examples=[1])
     created_at: Timestamp = Field(examples=[WHEN])
+    decided_at: Timestamp | None = Field(default=None, description="When you decided it "
+                                         "(null: pending for you).", examples=[None])
+    implies: list[ImpliedOut] = Field(default_factory=list, description="The parent "
+                                      "suggestions this sub-code stands for: deciding it "
+                                      "decides them.")
+    project_status: Status | None = Field(default=None, description="The project's view, "
+                                          "what the model learns from: the consensus where "
+                                          "set, else the latest decision of anyone.",
+                                          examples=["pending"])
+    consensus: ConsensusOut | None = Field(default=None, description="The project's "
+                                           "consensus, once an owner set it.")
 
 
 class SuggestionPage(BaseModel):
@@ -331,7 +381,8 @@ class ReviewOut(BaseModel):
     suggestion_id: int = Field(examples=[501])
     reviewer: str = Field(description="Who decided (for an import: who uploaded the file).",
                           examples=["amina"])
-    action: Literal["accept", "reject", "change", "add", "import"] = Field(examples=["accept"])
+    action: Literal["accept", "reject", "change", "add", "import", "consensus"] = Field(
+        examples=["accept"])
     code: str | None = Field(examples=[CODE])
     coder: str | None = Field(default=None, description="For an import: the coder the project "
                                                         "file names.", examples=[None])
@@ -341,6 +392,8 @@ class ReviewOut(BaseModel):
 
 class SuggestionDetail(ProjectSuggestion):
     reviews: list[ReviewOut] = Field(description="Every decision on it, oldest first.")
+    decisions: list[DecisionOut] = Field(default_factory=list, description="Each person's "
+                                         "current decision on it.")
 
 
 class ReviewPage(BaseModel):
@@ -361,11 +414,65 @@ class BulkAcceptIn(Input):
                              description="Only suggestions of this code (its id or label).")
     min_confidence: float | None = Field(default=None, ge=0, le=1, examples=[0.9])
     note: str = Field(default="", max_length=2000, examples=["bulk: confident ones"])
+    dry_run: bool = Field(default=False, description="Only count and name what would be "
+                                                     "accepted; nothing is recorded.")
+
+
+class BlindCodingIn(Input):
+    codes: list[CodeId] = Field(default_factory=list, max_length=200,
+                                description="Your codes for the segment (none: no code "
+                                            "applies); codes you already gave it are kept.",
+                                examples=[[CODE]])
+    note: str = Field(default="", max_length=2000, examples=[""])
+
+
+class BlindSegmentOut(BaseModel):
+    segment: DocumentSegment
+    blind: bool = Field(description="Whether you code this project blind.", examples=[True])
+    coded: bool = Field(description="You coded the segment yourself: its suggestions show.",
+                        examples=[False])
+    my_codes: list[str] = Field(description="The codes you gave it.", examples=[[CODE]])
+    suggestions: list[ProjectSuggestion] = Field(description="Its suggestions, once you coded "
+                                                             "it (always when not blind).")
+
+
+class MemoIn(Input):
+    text: str = Field(min_length=1, max_length=20_000,
+                      examples=["Sounds like sensemaking, but she is quoting her manager."])
+
+
+class MemoOut(BaseModel):
+    id: int = Field(examples=[31])
+    segment_id: int = Field(examples=[118])
+    author: str = Field(examples=["amina"])
+    text: str = Field(examples=["Sounds like sensemaking, but she is quoting her manager."])
+    created_at: Timestamp = Field(examples=[WHEN])
+    updated_at: Timestamp = Field(examples=[WHEN])
+
+
+class ProgressCounts(BaseModel):
+    pending: int = Field(examples=[12])
+    accepted: int = Field(examples=[6])
+    rejected: int = Field(examples=[2])
+    changed: int = Field(examples=[0])
+    decided: int = Field(examples=[8])
+
+
+class DocumentProgress(ProgressCounts):
+    document_id: int = Field(examples=[3])
+
+
+class ProgressOut(ProgressCounts):
+    """Your own progress over the suggestions you see (superseded ones aside)."""
+
+    documents: list[DocumentProgress]
 
 
 class BulkAcceptOut(BaseModel):
-    accepted: int = Field(examples=[2])
+    accepted: int = Field(examples=[2], description="How many were accepted (with dry_run: "
+                                                    "would be).")
     ids: list[int] = Field(examples=[[501, 502]])
+    dry_run: bool = Field(default=False, examples=[False])
 
 
 AGREEMENT_EXAMPLE = {
@@ -378,3 +485,15 @@ AGREEMENT_EXAMPLE = {
     "warnings": ["2 unit(s) were coded by only one coder and are not compared"],
     "disagreements": [{"unit": "interview-03.docx:412-530", "text": "We all sat down ...",
                        "codes": {"precode model": [CODE], "amina": []}}]}
+
+PAIRS_EXAMPLE = {
+    "coders": ["precode model", "amina", "bob"], "mode": "multilabel", "level": "nominal",
+    "n_boot": 0, "seed": 0,
+    "pairs": [{"a": "precode model", "b": "amina", "kind": "model", "n_units": 40,
+               "n_units_compared": 38, "coders": ["precode model", "amina"],
+               "overall": {"percent_agreement": 0.91},
+               "per_code": {CODE: {"label": "Communal specification", "n_units": 38,
+                                   "percent_agreement": 0.92}},
+               "warnings": []},
+              {"a": "amina", "b": "bob", "kind": "coders", "error": "agreement needs at least "
+                                                                   "two coders, found 1"}]}

@@ -1,8 +1,11 @@
 """The tables, as SQLAlchemy 2 typed models.
 
 Nothing a person decided is ever deleted: a suggestion keeps what the model said (``origin``
-"model") or what a person added ("human"); its ``status`` is the latest decision, and every
-decision is a row of ``reviews`` with who and when.
+"model") or what a person added ("human"). Each coder's decisions are their own: the current one
+of each person on each suggestion is a row of ``decisions``, and every decision ever taken is a
+row of ``reviews`` with who and when. The project's consensus is set apart, by an owner, on the
+suggestion (``consensus_*``). A suggestion's ``status``/``decided_code`` is the project's view,
+what the model learns from: the consensus where set, else the latest decision of anyone.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -33,6 +37,7 @@ ROLES = ("viewer", "coder", "owner")  # each can do what the ones before it can
 JOB_KINDS = ("precode", "retrain")
 JOB_STATES = ("queued", "running", "succeeded", "failed")
 STATUSES = ("pending", "accepted", "rejected", "changed", "superseded")
+DECIDED = ("accepted", "rejected", "changed")  # what a decision can be
 
 
 def utcnow() -> datetime:
@@ -77,6 +82,8 @@ class Project(Base):
     codebook_yaml: Mapped[str] = mapped_column(Text)
     created_by: Mapped[int] = _fk("users.id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # blind coding: a coder sees the model's suggestions on a segment only once they coded it
+    blind: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class Membership(Base):
@@ -214,11 +221,17 @@ class Suggestion(Base):
     decided_code: Mapped[str | None] = mapped_column(String(200))
     created_by: Mapped[int | None] = _fk("users.id")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # the project's consensus, set by an owner as a step of its own (none: not settled)
+    consensus_status: Mapped[str | None] = mapped_column(String(12))
+    consensus_code: Mapped[str | None] = mapped_column(String(200))
+    consensus_by: Mapped[int | None] = _fk("users.id")
+    consensus_at: Mapped[datetime | None]
 
 
 class Review(Base):
     """One decision: ``action`` accept, reject, change (to ``code``), add (a code the model
-    missed) or import (a coding read from an uploaded project file); ``code`` is the code the
+    missed), import (a coding read from an uploaded project file) or consensus (an owner
+    settling the project's decision); ``code`` is the code the
     segment carries after it (none after a rejection). For an import, ``reviewer_id`` is who
     uploaded the file and ``coder`` the person the file says coded it."""
 
@@ -232,6 +245,53 @@ class Review(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     coder: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Decision(Base):
+    """A person's current decision on a suggestion: ``status`` accepted, rejected or changed,
+    ``code`` the code the segment carries for them after it (none after a rejection).
+    ``coder`` is whose decision it is: the reviewer's own name, or for an imported coding the
+    coder the project file names (``reviewer_id`` then is who uploaded it). ``review_id``: the
+    latest ``reviews`` row that set it."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("suggestion_id", "reviewer_id", "coder"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    suggestion_id: Mapped[int] = _fk("suggestions.id", index=True)
+    reviewer_id: Mapped[int] = _fk("users.id", index=True)
+    coder: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str | None] = mapped_column(String(200))
+    review_id: Mapped[int] = _fk("reviews.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)  # the first decision
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)  # the latest
+
+
+class CodedSegment(Base):
+    """A person coded this segment themselves (a coding added, or marked done with none): in
+    blind coding, the model's suggestions on it are shown to them from then on."""
+
+    __tablename__ = "coded_segments"
+    __table_args__ = (UniqueConstraint("segment_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    segment_id: Mapped[int] = _fk("segments.id", index=True)
+    user_id: Mapped[int] = _fk("users.id")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Memo(Base):
+    """A coder's note on a segment."""
+
+    __tablename__ = "memos"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = _fk("projects.id", index=True)
+    segment_id: Mapped[int] = _fk("segments.id", index=True)
+    author_id: Mapped[int] = _fk("users.id")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyKey(Base):

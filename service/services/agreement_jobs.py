@@ -41,6 +41,7 @@ class Params:
     level: str
     bootstrap: int
     seed: int
+    pairwise: bool = False  # one report per pair of coders (the model one of them)
 
 
 def data_version(*, session: Session, project: Project) -> str:
@@ -57,9 +58,41 @@ def data_version(*, session: Session, project: Project) -> str:
 def _report(codings, codebook, params: Params) -> dict:
     from eval.agreement_report import agreement_report, find_disagreements
 
+    if params.pairwise:
+        return _pairwise(codings, codebook, params)
     report = agreement_report(codings, mode=params.mode, level=params.level, codebook=codebook,
                               n_boot=params.bootstrap, seed=params.seed)
     return {**report, "disagreements": find_disagreements(codings)}
+
+
+PAIR_KEYS = ("n_units", "n_units_compared", "coders", "overall", "per_code", "warnings")
+
+
+def _pairwise(codings, codebook, params: Params) -> dict:
+    """Each coder against the model and against each other coder, overall and per code: for
+    each pair the report ``precode agree`` gives on those two coders' codings alone."""
+    from itertools import combinations
+
+    from eval.agreement_report import agreement_report
+    from service.services.users import MODEL_USER
+
+    coders = list(codings.coders)
+    if MODEL_USER in coders:  # the model first: each coder against it
+        coders = [MODEL_USER] + [c for c in coders if c != MODEL_USER]
+    pairs = []
+    for a, b in combinations(coders, 2):
+        pair = {a: codings[a], b: codings[b]}
+        entry = {"a": a, "b": b, "kind": "model" if MODEL_USER in (a, b) else "coders"}
+        try:
+            report = agreement_report(pair, mode=params.mode, level=params.level,
+                                      codebook=codebook, n_boot=params.bootstrap,
+                                      seed=params.seed)
+            entry.update({k: report[k] for k in PAIR_KEYS if k in report})
+        except PrecodeInputError as exc:
+            entry["error"] = exc.reason
+        pairs.append(entry)
+    return {"coders": coders, "mode": params.mode, "level": params.level,
+            "n_boot": params.bootstrap, "seed": params.seed, "pairs": pairs}
 
 
 def _child(conn, codings, codebook, params: Params) -> None:

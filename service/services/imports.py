@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
-from service.db.models import Review, Suggestion, User
+from service.db.models import Review, Suggestion, User, utcnow
 from service.db.models import Segment as SegmentRow
+from service.services.reviews import set_decision
 
 UNKNOWN_CODES = ("error", "drop")
 CODINGS = ("import", "ignore")
@@ -123,8 +124,11 @@ def store_codings(*, session: Session, project_id: int, user: User, filename: st
                                     created_by=user.id)
             session.add(suggestion)
             session.flush()
-            session.add(Review(project_id=project_id, suggestion_id=suggestion.id,
-                               reviewer_id=user.id, action="import", code=code, coder=coder,
-                               note=f"coded by {coder} in {filename}"))
+            review = Review(project_id=project_id, suggestion_id=suggestion.id,
+                            reviewer_id=user.id, action="import", code=code, coder=coder,
+                            note=f"coded by {coder} in {filename}", created_at=utcnow())
+            session.add(review)
+            session.flush()
+            set_decision(session, suggestion, user, "accepted", code, review, coder=coder)
             n += 1
     return n, coders

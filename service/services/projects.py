@@ -124,6 +124,17 @@ def create_project(*, session: Session, user: User, name: str, codebook: Codeboo
     return project
 
 
+def update_project(*, session: Session, project: Project, name: str | None = None,
+                   blind: bool | None = None) -> Project:
+    project = session.merge(project)
+    if name is not None:
+        project.name = name
+    if blind is not None:
+        project.blind = blind
+    session.commit()
+    return project
+
+
 def replace_codebook(*, session: Session, project: Project, codebook: Codebook,
                      source: str) -> Project:
     """A new codebook, as long as it has every code already used in the project."""

@@ -16,8 +16,10 @@ from service.problems import Problem, not_found
 # The name under which the model's suggestions appear as a coder (in exports and agreement);
 # no person may take it.
 MODEL_USER = "precode model"
+# the name under which the project's consensus appears in exports
+CONSENSUS_USER = "precode consensus"
 TOKEN_PREFIX = "pc_"
-RESERVED_NAMES = {MODEL_USER.casefold(), "model"}
+RESERVED_NAMES = {MODEL_USER.casefold(), CONSENSUS_USER.casefold(), "model"}
 
 
 def hash_token(token: str) -> str:

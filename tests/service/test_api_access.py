@@ -27,6 +27,11 @@ def body_for(path: str, ids: dict) -> dict:
         "/bulk-accept": {"ids": [ids["suggestion_id"]]},
         "/codings": {"segment_id": ids["segment_id"], "code": "integrating.negotiating"},
         "/suggest": {"segments": [{"id": "a", "text": "hello"}]},
+        "/consensus": {"action": "accept"},
+        "/blind": {"codes": []},
+        "/memos": {"text": "a memo"},
+        "{memo_id}": {"text": "a memo"},
+        "{project_id}": {"blind": True},
     }
     return {"json": next((b for suffix, b in bodies.items() if path.endswith(suffix)), None)}
 
@@ -41,10 +46,13 @@ def world(app):
     job = precode(a, pid)
     sug = a.get(f"/v1/projects/{pid}/suggestions").json()["items"][0]
     a.post(f"/v1/projects/{pid}/suggestions/{sug['id']}/review", json={"action": "reject"})
+    memo = a.post(f"/v1/projects/{pid}/segments/{sug['segment']['id']}/memos",
+                  json={"text": "alice's memo"}).json()
     b = api_for(app, "bob")
     ids = {"project_id": pid, "document_id": doc["id"], "upload_id": up["upload"]["id"],
            "suggestion_id": sug["id"], "segment_id": sug["segment"]["id"], "job_id": job["id"],
-           "user_id": a.get("/v1/users/me").json()["id"], "user_name": b.name}
+           "user_id": a.get("/v1/users/me").json()["id"], "user_name": b.name,
+           "memo_id": memo["id"]}
     return {"a": a, "b": b, "ids": ids, "b_project": new_project(b)}
 
 
@@ -78,14 +86,15 @@ def test_own_project_with_another_projects_ids_is_404(app, world):
     """Bob, owner of his project, names Alice's documents, uploads, suggestions and jobs."""
     bob, ids = world["b"], {**world["ids"], "project_id": world["b_project"]}
     for method, path in operations(app):
-        if not re.search(r"\{(document_id|upload_id|suggestion_id|job_id|user_id)\}", path):
+        if not re.search(r"\{(document_id|upload_id|suggestion_id|job_id|user_id|segment_id|"
+                         r"memo_id)\}", path):
             continue
         assert_problem(bob.request(method, fill(path, ids), **body_for(path, ids)), 404)
     base = f"/v1/projects/{world['b_project']}"
     assert_problem(bob.post(f"{base}/codings", json=body_for("/codings", ids)["json"]), 404)
     assert_problem(bob.post(f"{base}/jobs", json=body_for("/jobs", ids)["json"]), 404)
     bulk = bob.post(f"{base}/suggestions/bulk-accept", json={"ids": [ids["suggestion_id"]]})
-    assert bulk.json() == {"accepted": 0, "ids": []}
+    assert bulk.json() == {"accepted": 0, "ids": [], "dry_run": False}
     alice_view = world["a"].get(f"/v1/projects/{world['ids']['project_id']}/suggestions/"
                                 f"{ids['suggestion_id']}").json()
     assert alice_view["status"] == "rejected"
@@ -95,7 +104,7 @@ def test_every_route_but_health_needs_a_token(app):
     client = app.state.client
     schema = client.get("/openapi.json").json()
     ids = {k: 1 for k in ("project_id", "document_id", "upload_id", "suggestion_id", "job_id",
-                          "user_id", "token_id")}
+                          "user_id", "token_id", "segment_id", "memo_id")}
     for path, ops in schema["paths"].items():
         for method in ops:
             res = client.request(method.upper(), fill(path, ids))

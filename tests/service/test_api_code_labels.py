@@ -107,7 +107,7 @@ def test_an_unknown_code_is_a_422_naming_the_field_and_changes_nothing(labelled,
                      json={"action": "change", "code": "Trading favors"})
     assert field_of(res) == "code"
     assert "Trading favors" in res.json()["detail"]
-    after = owner.get(f"{url}/{added['id']}").json()
+    after = coder.get(f"{url}/{added['id']}").json()  # the coder's own decision stands
     assert (after["status"], after["decided_code"], len(after["reviews"])) == (
         "accepted", "team.purpose", 1)
     assert field_of(coder.post(f"/v1/projects/{pid}/codings", json={

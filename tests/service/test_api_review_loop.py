@@ -173,16 +173,25 @@ def test_a_second_server_process_sees_every_decision(app, loop, owner, settings,
         assert all(mine not in ids for ids in evidence_ids(owner, pid, text).values())
 
 
-def test_bulk_accept(loop, owner):
-    pid, coder = loop["pid"], loop["coder"]
-    pending = suggestions(owner, pid, status="pending")
+def test_bulk_accept(app, loop, owner):
+    """Pending is per person: a coder accepts what they have not decided; the owner's own
+    pending suggestions stay pending."""
+    pid, coder = loop["pid"], api_for(app, "bulk")
+    owner.post(f"/v1/projects/{pid}/members", json={"user": coder.name, "role": "coder"})
+    loop["bulk"] = coder
+    pending = suggestions(coder, pid, status="pending")
+    owners = len(suggestions(owner, pid, status="pending"))
     assert pending
-    res = coder.post(f"/v1/projects/{pid}/suggestions/bulk-accept",
-                     json={"ids": [pending[0]["id"]], "note": "sure"}).json()
-    assert res == {"accepted": 1, "ids": [pending[0]["id"]]}
-    rest = coder.post(f"/v1/projects/{pid}/suggestions/bulk-accept", json={}).json()
+    url = f"/v1/projects/{pid}/suggestions/bulk-accept"
+    preview = coder.post(url, json={"dry_run": True}).json()
+    assert (preview["accepted"], preview["dry_run"]) == (len(pending), True)
+    assert len(suggestions(coder, pid, status="pending")) == len(pending)  # nothing recorded
+    res = coder.post(url, json={"ids": [pending[0]["id"]], "note": "sure"}).json()
+    assert res == {"accepted": 1, "ids": [pending[0]["id"]], "dry_run": False}
+    rest = coder.post(url, json={}).json()
     assert rest["accepted"] == len(pending) - 1
-    assert suggestions(owner, pid, status="pending") == []
+    assert suggestions(coder, pid, status="pending") == []
+    assert len(suggestions(owner, pid, status="pending")) == owners
 
 
 def test_retrain_adds_a_model_version_and_keeps_the_old(loop, owner, settings):
@@ -199,7 +208,8 @@ def test_retrain_adds_a_model_version_and_keeps_the_old(loop, owner, settings):
     exemplars = (new_dir / "exemplars.jsonl").read_text()
     assert '"segment-' in exemplars
     redo = precode(owner, pid, redo=True, document_ids=[loop["docs"][0]["id"]])
-    fresh = suggestions(owner, pid, status="pending")  # the earlier ones were all reviewed
+    # the earlier ones were all accepted in bulk; parents included, as the job counts them
+    fresh = suggestions(loop["bulk"], pid, status="pending", parents="true")
     assert len(fresh) == redo["result"]["suggestions"] > 0
     assert {s["model_version_id"] for s in fresh} == {versions[1]["id"]}
 

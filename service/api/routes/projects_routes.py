@@ -22,6 +22,7 @@ from service.api.schemas import (
     ModelVersionOut,
     ProjectCreate,
     ProjectOut,
+    ProjectUpdate,
 )
 from service.db.models import Project
 from service.services import projects as svc
@@ -32,7 +33,7 @@ router = APIRouter(prefix="/v1/projects", tags=["projects"])
 
 def project_out(project: Project, role: str) -> ProjectOut:
     return ProjectOut(id=project.id, name=project.name, codebook_source=project.codebook_source,
-                      role=role, created_at=project.created_at)
+                      role=role, created_at=project.created_at, blind=bool(project.blind))
 
 
 @router.get("", response_model=list[ProjectOut])
@@ -55,6 +56,15 @@ def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser,
 @router.get("/{project_id}", response_model=ProjectOut)
 def get_project(access: ViewerAccess) -> ProjectOut:
     return project_out(access.project, access.role)
+
+
+@router.patch("/{project_id}", response_model=ProjectOut)
+def update_project(body: ProjectUpdate, access: OwnerAccess, session: SessionDep) -> ProjectOut:
+    """Rename the project or turn blind coding on or off (owners). In blind coding a coder sees
+    the model's suggestions on a segment only once they coded it themselves."""
+    project = svc.update_project(session=session, project=access.project, name=body.name,
+                                 blind=body.blind)
+    return project_out(project, access.role)
 
 
 def codebook_out(project: Project) -> CodebookOut:
