@@ -80,11 +80,16 @@ def fit_recalibration(conf: np.ndarray, truth: np.ndarray, judged: np.ndarray, c
     carried through the mapping (and at least ``floor``) for the others."""
     x, y = conf[:, judged], truth[:, judged]
     c = np.clip(x, 1e-6, 1.0 - 1e-6)
-    a, b = fit_platt(np.log(c / (1.0 - c)).ravel(), y.ravel())
+    if y.all() or not y.any():
+        # every judged decision went one way (all rejected, or all accepted): nothing to fit a
+        # slope on; the base rate, smoothed, for every segment
+        a, b = -1.0, 0.0
+    else:
+        a, b = fit_platt(np.log(c / (1.0 - c)).ravel(), y.ravel())
     if a < 0.0:
         # higher confidence, less often right: the mapping does not turn the model round, it
         # says what is known, the base rate, for every segment
-        rate = float(np.clip(y.mean(), 1e-4, 1 - 1e-4))
+        rate = float((y.sum() + 1.0) / (y.size + 2.0))
         a, b = 0.0, float(np.log(rate / (1.0 - rate)))
     rec = recalibrated(conf, a, b)
     thresholds = {}

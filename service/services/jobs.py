@@ -415,13 +415,18 @@ def _progress(ctx: JobContext, job_id: int, done: int, message: str, total: int 
 
 
 def run_retrain(ctx: JobContext, job_id: int) -> None:
-    from training.train import refit_model
+    """Fold every review into a new model version. With ``recalibrate`` (the default) and enough
+    reviewed segments, the new version's confidences are mapped on those segments, scored out of
+    fold, so that they mean on the project's own speech what they say, and it abstains where it
+    cannot do better than the project's base rate (``training.recalibration``)."""
+    from training.recalibration import refit_recalibrated
 
     if ctx.stop.is_set():
         raise Interrupted
     _progress(ctx, job_id, 0, "collecting the reviews")
     with ctx.sessions() as session:
-        project_id = session.get(Job, job_id).project_id
+        job = session.get(Job, job_id)
+        project_id, recalibrate = job.project_id, (job.params or {}).get("recalibrate", True)
         book = project_codebook(session.get(Project, project_id))
         base = current_version(session=session, project_id=project_id)
         watermark, n_reviews = review_mark(session=session, project_id=project_id)
@@ -429,25 +434,49 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
         rows = session.execute(select(Segment.id, Segment.text)
                                .where(Segment.id.in_(list(codes))))
         texts = {segment_id: text for segment_id, text in rows}
+        rejected: dict[str, list[str]] = {}
+        for segment_id, code in session.execute(
+                select(Suggestion.segment_id, Suggestion.code)
+                .where(Suggestion.project_id == project_id, Suggestion.status == "rejected",
+                       Suggestion.segment_id.in_(list(codes)))):
+            if code in book:
+                rejected.setdefault(exemplar_id(segment_id), []).append(code)
     reviewed = [Excerpt(text=texts[sid], codes=tuple(c for c in cs if c in book),
                         id=exemplar_id(sid)) for sid, cs in sorted(codes.items())]
-    excerpts = _base_excerpts(Path(base.path), book) + reviewed
+    base_excerpts = _base_excerpts(Path(base.path), book)
     out = ctx.settings.home / "projects" / str(project_id) / "models" / f"v{base.version + 1}"
-    _progress(ctx, job_id, 1, f"refitting on {len(excerpts)} excerpts ({len(reviewed)} reviewed "
-                              "segments)", total=3)
-    refit_model(base.path, excerpts, out, codebook=book,
-                stage=lambda msg: log.info("job %s: %s", job_id, msg))
+    _progress(ctx, job_id, 1, f"refitting on {len(base_excerpts) + len(reviewed)} excerpts "
+                              f"({len(reviewed)} reviewed segments)", total=3)
+
+    def stage(msg: str) -> None:
+        log.info("job %s: %s", job_id, msg)
+        if msg.startswith("scoring reviewed segments"):
+            _progress(ctx, job_id, 2, msg)
+
+    if recalibrate:
+        _, report = refit_recalibrated(base.path, base_excerpts, reviewed, out, codebook=book,
+                                       rejected=rejected, stage=stage)
+    else:
+        from training.train import refit_model
+
+        refit_model(base.path, base_excerpts + reviewed, out, codebook=book, stage=stage)
+        report = None
+    summary = {"from_version": base.version, "n_reviews": n_reviews,
+               "n_excerpts": len(base_excerpts) + len(reviewed),
+               "n_reviewed_segments": len(reviewed)}
+    if report is not None:
+        summary["recalibration"] = {"n_segments": report.n_excerpts,
+                                    "ece_before": report.before["ece"],
+                                    "ece_after": report.after["ece"],
+                                    "suggested_share_after": report.after["suggested_share"],
+                                    "precision_after": report.after["precision"]}
     with ctx.sessions.begin() as session:
         job = hold(session, ctx, job_id)
         session.add(ModelVersion(project_id=project_id, version=base.version + 1, path=str(out),
-                                 folded_review_id=watermark, job_id=job_id,
-                                 summary={"from_version": base.version,
-                                          "n_reviews": n_reviews,
-                                          "n_excerpts": len(excerpts),
-                                          "n_reviewed_segments": len(reviewed)}))
+                                 folded_review_id=watermark, job_id=job_id, summary=summary))
         job.done, job.message = 3, f"model version {base.version + 1} ready"
-        job.result = {"version": base.version + 1, "n_excerpts": len(excerpts),
-                      "n_reviewed_segments": len(reviewed)}
+        job.result = {"version": base.version + 1, **{k: v for k, v in summary.items()
+                                                       if k != "from_version"}}
 
 
 RUNNERS = {"precode": run_precode, "retrain": run_retrain}

@@ -27,11 +27,14 @@ def job_out(job: Job) -> JobOut:
 def create_job(body: JobCreate, access: OwnerAccess, session: SessionDep,
                worker: WorkerDep) -> JobOut:
     """Queue a job: ``precode`` suggests codes for the project's documents (those not pre-coded
-    yet, unless ``redo``); ``retrain`` folds all reviews into a new model version. Follow it
-    with GET /v1/jobs/{job_id}."""
-    params = body.model_dump(exclude={"kind"}, exclude_none=True)
+    yet, unless ``redo``); ``retrain`` folds all reviews into a new model version (with
+    ``recalibrate``, its confidences mapped on the reviewed segments). Follow it with
+    GET /v1/jobs/{job_id}."""
+    params = body.model_dump(exclude={"kind", "recalibrate"}, exclude_none=True)
+    if body.kind == "retrain":
+        params = {"recalibrate": body.recalibrate}
     job = svc.create_job(session=session, project=access.project, user=access.user,
-                         kind=body.kind, params=params if body.kind == "precode" else {})
+                         kind=body.kind, params=params)
     worker.wake()
     return job_out(job)
 
