@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         from service.db.session import open_database
         from service.services.jobs import JobContext
+        from service.services.model_loading import ModelLoader
         from service.services.project_models import ProjectModels
         from service.worker import JobWorker
 
@@ -48,28 +49,43 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
         engine, app.state.sessions = await run_in_threadpool(
             partial(open_database, settings.sqlalchemy_url(), pool_size=settings.pool_size(),
                     pool_timeout=settings.db_wait_seconds))
-        app.state.suggester = suggester or await run_in_threadpool(_load_model,
-                                                                   settings)
-        app.state.models = ProjectModels(app.state.sessions, app.state.suggester)
         from service.services.agreement_jobs import AgreementRunner
 
         app.state.agreement = AgreementRunner(
             inline_work=settings.agreement_inline_work,
             time_limit=settings.agreement_time_limit_seconds)
-        worker = JobWorker(JobContext(app.state.sessions, settings, app.state.models),
-                           threads=settings.job_workers, poll_seconds=settings.job_poll_seconds,
-                           on_finish=lambda kind, status: metrics.jobs_finished.labels(
-                               kind, status).inc())
-        await run_in_threadpool(worker.start)
-        app.state.worker = worker
+
+        def ready(model) -> None:
+            """The model is loaded: the projects' models and the job worker start from it."""
+            app.state.models = ProjectModels(app.state.sessions, model)
+            worker = JobWorker(JobContext(app.state.sessions, settings, app.state.models),
+                               threads=settings.job_workers,
+                               poll_seconds=settings.job_poll_seconds,
+                               on_finish=lambda kind, status: metrics.jobs_finished.labels(
+                                   kind, status).inc())
+            worker.start()
+            app.state.worker = worker
+            app.state.suggester = model  # last: the server is ready
+
+        # the model is loaded (the built-in one built first, if need be) in the background, so
+        # that /healthz answers at once; /readyz says how far along it is
+        app.state.suggester = app.state.models = app.state.worker = app.state.loader = None
+        if suggester is not None:
+            await run_in_threadpool(ready, suggester)
+        else:
+            app.state.loader = ModelLoader(settings, on_ready=ready).start()
         try:
             yield
         finally:
             app.state.agreement.close()
-            await run_in_threadpool(worker.stop)
+            if app.state.loader is not None:
+                await run_in_threadpool(app.state.loader.stop)
+            if app.state.worker is not None:
+                await run_in_threadpool(app.state.worker.stop)
             engine.dispose()
 
-    app = FastAPI(title="precode", version="0.1.0", lifespan=lifespan, description=DESCRIPTION)
+    app = FastAPI(title="precode", version="0.1.0", lifespan=lifespan, description=DESCRIPTION,
+                  docs_url=None, redoc_url=None)  # served offline by pages_routes
     from service import metrics as metrics_module
     from service import problems
     from service.api.routes import (
@@ -77,6 +93,7 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
         exports_routes,
         health_routes,
         jobs_routes,
+        pages_routes,
         projects_routes,
         reviews_routes,
         suggest_routes,
@@ -91,6 +108,7 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
     for module in (suggest_routes, users_routes, projects_routes, documents_routes, jobs_routes,
                    reviews_routes, exports_routes):
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    pages_routes.install(app)  # the review page and the docs, every asset served locally
     _problem_media_type(app)
     from service.api.guard import Guard
 
@@ -122,10 +140,3 @@ def _problem_media_type(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi
-
-
-def _load_model(settings: Settings):
-    from models.suggester import Suggester
-    from training.builtin import ensure_builtin_model
-
-    return Suggester.load(settings.model_dir or ensure_builtin_model(settings.home, progress=False))
