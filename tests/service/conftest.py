@@ -117,6 +117,43 @@ def fresh_database(backend: str, tmp_path: Path):
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def database_at(backend: str, tmp_path: Path, revision: str):
+    """An engine on a fresh database migrated up to ``revision``, holding one user (1, 'ann')
+    and a project with one upload, document and segment (all id 1): rows an older schema held,
+    for a test of what a later migration makes of them."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from service.db.session import alembic_config, make_engine
+
+    with fresh_database(backend, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            cfg = alembic_config()
+            with engine.begin() as connection:
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, revision)
+            with engine.begin() as c:
+                c.execute(text("INSERT INTO users (id, name, is_admin, created_at) "
+                               "VALUES (1, 'ann', false, CURRENT_TIMESTAMP)"))
+                c.execute(text("INSERT INTO projects (id, name, codebook_source, codebook_yaml, "
+                               "created_by, created_at) VALUES (1, 'p', 'x', '', 1, "
+                               "CURRENT_TIMESTAMP)"))
+                c.execute(text("INSERT INTO uploads (id, project_id, filename, media_type, size, "
+                               "sha256, raw, uploaded_by, created_at) VALUES (1, 1, 'a.txt', "
+                               "'text/plain', 0, '', :raw, 1, CURRENT_TIMESTAMP)"), {"raw": b""})
+                c.execute(text("INSERT INTO documents (id, project_id, upload_id, name, text, "
+                               "n_segments, created_at) VALUES (1, 1, 1, 'a', 'x', 1, "
+                               "CURRENT_TIMESTAMP)"))
+                c.execute(text("INSERT INTO segments (id, document_id, position, external_id, "
+                               "start_pos, end_pos, text, is_interviewer) VALUES "
+                               "(1, 1, 0, 's', 0, 1, 'x', false)"))
+            yield engine
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def backend(request) -> str:
     return request.param

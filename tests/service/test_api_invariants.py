@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import text
 
-from service.db.session import make_engine, upgrade
-from tests.service.conftest import TRANSCRIPT, api_for, fresh_database, new_project, precode
+from service.db.session import upgrade
+from tests.service.conftest import TRANSCRIPT, api_for, database_at, new_project, precode
 
 ROUNDS = 4
 
@@ -99,47 +99,21 @@ def test_one_job_per_project_and_kind_is_queued(app, owner, coded):
 
 
 def test_the_migration_settles_rows_that_broke_the_invariants(backend, tmp_path):
-    from alembic import command
-
-    from service.db.session import alembic_config
-
-    with fresh_database(backend, tmp_path) as url:
-        engine = make_engine(url)
-        try:
-            cfg = alembic_config()
-            with engine.begin() as connection:
-                cfg.attributes["connection"] = connection
-                command.upgrade(cfg, "0004")
-            with engine.begin() as c:
-                c.execute(text("INSERT INTO users (id, name, is_admin, created_at) "
-                               "VALUES (1, 'ann', false, CURRENT_TIMESTAMP)"))
-                c.execute(text("INSERT INTO projects (id, name, codebook_source, codebook_yaml, "
-                               "created_by, created_at) VALUES (1, 'p', 'x', '', 1, "
-                               "CURRENT_TIMESTAMP)"))
-                c.execute(text("INSERT INTO uploads (id, project_id, filename, media_type, size, "
-                               "sha256, raw, uploaded_by, created_at) VALUES (1, 1, 'a.txt', "
-                               "'text/plain', 0, '', :raw, 1, CURRENT_TIMESTAMP)"), {"raw": b""})
-                c.execute(text("INSERT INTO documents (id, project_id, upload_id, name, text, "
-                               "n_segments, created_at) VALUES (1, 1, 1, 'a', 'x', 1, "
-                               "CURRENT_TIMESTAMP)"))
-                c.execute(text("INSERT INTO segments (id, document_id, position, external_id, "
-                               "start_pos, end_pos, text, is_interviewer) VALUES "
-                               "(1, 1, 0, 's', 0, 1, 'x', false)"))
-                for n in (1, 2, 3):
-                    c.execute(text("INSERT INTO jobs (id, project_id, kind, status, params, "
-                                   "result, done, total, message, attempts, created_by, "
-                                   "created_at) VALUES (:n, 1, 'precode', :status, '{}', '{}', "
-                                   "0, 1, '', 0, 1, CURRENT_TIMESTAMP)"),
-                              {"n": n, "status": "running" if n == 1 else "queued"})
-                    c.execute(text("INSERT INTO suggestions (id, project_id, segment_id, code, "
-                                   "origin, evidence, status, decided_code, created_at) VALUES "
-                                   "(:n, 1, 1, 'c', 'human', '[]', 'accepted', 'c', "
-                                   "CURRENT_TIMESTAMP)"), {"n": n})
-            upgrade(engine)
-            with engine.connect() as c:
-                jobs = dict(c.execute(text("SELECT id, status FROM jobs")).all())
-                codings = dict(c.execute(text("SELECT id, status FROM suggestions")).all())
-            assert jobs == {1: "running", 2: "failed", 3: "failed"}
-            assert codings == {1: "accepted", 2: "superseded", 3: "superseded"}
-        finally:
-            engine.dispose()
+    with database_at(backend, tmp_path, "0004") as engine:
+        with engine.begin() as c:
+            for n in (1, 2, 3):
+                c.execute(text("INSERT INTO jobs (id, project_id, kind, status, params, "
+                               "result, done, total, message, attempts, created_by, "
+                               "created_at) VALUES (:n, 1, 'precode', :status, '{}', '{}', "
+                               "0, 1, '', 0, 1, CURRENT_TIMESTAMP)"),
+                          {"n": n, "status": "running" if n == 1 else "queued"})
+                c.execute(text("INSERT INTO suggestions (id, project_id, segment_id, code, "
+                               "origin, evidence, status, decided_code, created_at) VALUES "
+                               "(:n, 1, 1, 'c', 'human', '[]', 'accepted', 'c', "
+                               "CURRENT_TIMESTAMP)"), {"n": n})
+        upgrade(engine)
+        with engine.connect() as c:
+            jobs = dict(c.execute(text("SELECT id, status FROM jobs")).all())
+            codings = dict(c.execute(text("SELECT id, status FROM suggestions")).all())
+        assert jobs == {1: "running", 2: "failed", 3: "failed"}
+        assert codings == {1: "accepted", 2: "superseded", 3: "superseded"}

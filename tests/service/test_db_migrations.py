@@ -35,58 +35,36 @@ def test_postgres_urls_use_psycopg():
 def test_existing_decisions_become_their_reviewers_own(backend, tmp_path):
     """Migration 0007: each person's latest review of a suggestion becomes their decision (an
     import's, under the coder the file names); nothing else changes."""
-    from alembic import command
     from sqlalchemy import text
 
-    from tests.service.conftest import fresh_database
+    from tests.service.conftest import database_at
 
-    with fresh_database(backend, tmp_path) as url:
-        engine = make_engine(url)
-        try:
-            cfg = alembic_config()
-            with engine.begin() as connection:
-                cfg.attributes["connection"] = connection
-                command.upgrade(cfg, "0006")
-            with engine.begin() as c:
-                for n, name in ((1, "ann"), (2, "bob")):
-                    c.execute(text("INSERT INTO users (id, name, is_admin, created_at) VALUES "
-                                   "(:n, :name, false, CURRENT_TIMESTAMP)"), {"n": n, "name": name})
-                c.execute(text("INSERT INTO projects (id, name, codebook_source, codebook_yaml, "
-                               "created_by, created_at) VALUES (1, 'p', 'x', '', 1, "
-                               "CURRENT_TIMESTAMP)"))
-                c.execute(text("INSERT INTO uploads (id, project_id, filename, media_type, size, "
-                               "sha256, raw, uploaded_by, created_at) VALUES (1, 1, 'a.txt', "
-                               "'text/plain', 0, '', :raw, 1, CURRENT_TIMESTAMP)"), {"raw": b""})
-                c.execute(text("INSERT INTO documents (id, project_id, upload_id, name, text, "
-                               "n_segments, created_at) VALUES (1, 1, 1, 'a', 'x', 1, "
-                               "CURRENT_TIMESTAMP)"))
-                c.execute(text("INSERT INTO segments (id, document_id, position, external_id, "
-                               "start_pos, end_pos, text, is_interviewer) VALUES "
-                               "(1, 1, 0, 's', 0, 1, 'x', false)"))
-                for n, origin in ((1, "model"), (2, "imported")):
-                    c.execute(text("INSERT INTO suggestions (id, project_id, segment_id, code, "
-                                   "origin, evidence, status, decided_code, created_at) VALUES "
-                                   "(:n, 1, 1, 'c', :origin, '[]', 'rejected', NULL, "
-                                   "CURRENT_TIMESTAMP)"), {"n": n, "origin": origin})
-                # ann accepts then changes; bob rejects last; ann imported Ruth's coding
-                for rid, sid, who, action, code, coder in (
-                        (1, 1, 1, "accept", "c", None), (2, 1, 2, "reject", None, None),
-                        (3, 1, 1, "change", "d", None), (4, 2, 1, "import", "c", "Ruth")):
-                    c.execute(text("INSERT INTO reviews (id, project_id, suggestion_id, "
-                                   "reviewer_id, action, code, note, coder, created_at) VALUES "
-                                   "(:id, 1, :sid, :who, :action, :code, '', :coder, "
-                                   "CURRENT_TIMESTAMP)"),
-                              {"id": rid, "sid": sid, "who": who, "action": action,
-                               "code": code, "coder": coder})
-            upgrade(engine)
-            with engine.connect() as c:
-                got = sorted(tuple(r) for r in c.execute(text(
-                    "SELECT suggestion_id, reviewer_id, coder, status, code, review_id "
-                    "FROM decisions")))
-                kept = c.execute(text("SELECT status FROM suggestions WHERE id = 1")).scalar()
-                blind = c.execute(text("SELECT blind FROM projects")).scalar()
-            assert got == [(1, 1, "ann", "changed", "d", 3), (1, 2, "bob", "rejected", None, 2),
-                           (2, 1, "Ruth", "accepted", "c", 4)]
-            assert kept == "rejected" and not blind
-        finally:
-            engine.dispose()
+    with database_at(backend, tmp_path, "0006") as engine:
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO users (id, name, is_admin, created_at) VALUES "
+                           "(2, 'bob', false, CURRENT_TIMESTAMP)"))
+            for n, origin in ((1, "model"), (2, "imported")):
+                c.execute(text("INSERT INTO suggestions (id, project_id, segment_id, code, "
+                               "origin, evidence, status, decided_code, created_at) VALUES "
+                               "(:n, 1, 1, 'c', :origin, '[]', 'rejected', NULL, "
+                               "CURRENT_TIMESTAMP)"), {"n": n, "origin": origin})
+            # ann accepts then changes; bob rejects last; ann imported Ruth's coding
+            for rid, sid, who, action, code, coder in (
+                    (1, 1, 1, "accept", "c", None), (2, 1, 2, "reject", None, None),
+                    (3, 1, 1, "change", "d", None), (4, 2, 1, "import", "c", "Ruth")):
+                c.execute(text("INSERT INTO reviews (id, project_id, suggestion_id, "
+                               "reviewer_id, action, code, note, coder, created_at) VALUES "
+                               "(:id, 1, :sid, :who, :action, :code, '', :coder, "
+                               "CURRENT_TIMESTAMP)"),
+                          {"id": rid, "sid": sid, "who": who, "action": action,
+                           "code": code, "coder": coder})
+        upgrade(engine)
+        with engine.connect() as c:
+            got = sorted(tuple(r) for r in c.execute(text(
+                "SELECT suggestion_id, reviewer_id, coder, status, code, review_id "
+                "FROM decisions")))
+            kept = c.execute(text("SELECT status FROM suggestions WHERE id = 1")).scalar()
+            blind = c.execute(text("SELECT blind FROM projects")).scalar()
+        assert got == [(1, 1, "ann", "changed", "d", 3), (1, 2, "bob", "rejected", None, 2),
+                       (2, 1, "Ruth", "accepted", "c", 4)]
+        assert kept == "rejected" and not blind
