@@ -237,7 +237,7 @@ def targets(result: dict, one: dict, two: dict) -> list[str]:
                      f"{two['segments']} comments {_vs(one['seconds'], two['seconds'])} "
                      "(positive: faster).")
         if per_two < per_one and fixed > 0:
-            lines.append(f"  The start (a fresh process per actor importing PyTorch and loading the "
+            lines.append(f"  The start (a fresh process per actor importing precode and loading the "
                          f"model, on a shared machine) costs {fixed:.0f} s more than one process; "
                          "past about "
                          f"{fixed / (per_one - per_two):,.0f} comments a run the steady gain pays "
@@ -246,9 +246,9 @@ def targets(result: dict, one: dict, two: dict) -> list[str]:
                          " comments. Small runs are better done in one process.")
         elif fixed > 0:
             lines.append(f"  The start costs {fixed:.0f} s more than one process.")
-        lines.append("  One process runs PyTorch with 2 threads; under other load, threads that "
-                     "wait for each other lose more than two single-threaded actors do, which is "
-                     "why the steady rate can be higher with Ray on the same cores.")
+        lines.append("  One process encodes with 2 threads; two single-threaded actors keep both "
+                     "cores busy while each also reads, segments and writes, which is why the "
+                     "steady rate can be higher with Ray on the same cores.")
     lines.append("")
     return lines
 

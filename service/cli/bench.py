@@ -69,13 +69,14 @@ def bench_speed(
 def bench_scale(
     out_dir: Annotated[Path, typer.Option(help="Where to write scale.md/json.")] = RESULTS,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: built-in).")] = None,
+    files: Annotated[int, typer.Option(min=1, help="Tables of 256 comments a run.")] = 8,
 ):
     """`precode code --engine ray` with 1 and 2 actors against one process, and what 10 million
-    comments would take on a cluster (needs precode[ray]; about 10 minutes on 2 cores)."""
+    comments would take on a cluster (needs precode[ray]; a few minutes on 2 cores)."""
     from eval.bench.scale import run
     from service.cli.common import resolve_model
     from service.ray_engine import require_ray
 
     require_ray()
-    path = run(out_dir, resolve_model(model), log=stage)
+    path = run(out_dir, resolve_model(model), log=stage, files=files)
     console.print(f"wrote {path}")
