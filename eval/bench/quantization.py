@@ -21,28 +21,25 @@ import numpy as np
 
 RESULTS = Path(__file__).parents[1] / "results"
 
+
+def _int8(*, fuse: bool, per_channel: bool = True, reduce_range: bool = False,
+          weight_type: str = "QInt8", op_types: list[str] | None = None) -> dict:
+    return dict(fuse=fuse, quantization=dict(per_channel=per_channel, reduce_range=reduce_range,
+                                             weight_type=weight_type, op_types=op_types))
+
+
 VARIANTS = {
     "fp32, not fused": dict(fuse=False, quantization=None),
     "fp32, fused": dict(fuse=True, quantization=None),
-    "int8, not fused, per tensor (quantize_dynamic's default)": dict(
-        fuse=False, quantization=dict(per_channel=False, reduce_range=False, weight_type="QInt8",
-                                      op_types=None)),
-    "int8, not fused, per channel": dict(
-        fuse=False, quantization=dict(per_channel=True, reduce_range=False, weight_type="QInt8",
-                                      op_types=None)),
-    "int8, fused, per tensor": dict(
-        fuse=True, quantization=dict(per_channel=False, reduce_range=False, weight_type="QInt8",
-                                     op_types=None)),
+    "int8, not fused, per tensor (quantize_dynamic's default)": _int8(fuse=False,
+                                                                       per_channel=False),
+    "int8, not fused, per channel": _int8(fuse=False),
+    "int8, fused, per tensor": _int8(fuse=True, per_channel=False),
     "int8, fused, per channel (shipped)": dict(fuse=True),
-    "int8, fused, per channel, reduce_range": dict(
-        fuse=True, quantization=dict(per_channel=True, reduce_range=True, weight_type="QInt8",
-                                     op_types=None)),
-    "int8, fused, per channel, QUInt8 weights": dict(
-        fuse=True, quantization=dict(per_channel=True, reduce_range=False, weight_type="QUInt8",
-                                     op_types=None)),
-    "int8, fused, per channel, MatMul only (Attention fp32)": dict(
-        fuse=True, quantization=dict(per_channel=True, reduce_range=False, weight_type="QInt8",
-                                     op_types=["MatMul"])),
+    "int8, fused, per channel, reduce_range": _int8(fuse=True, reduce_range=True),
+    "int8, fused, per channel, QUInt8 weights": _int8(fuse=True, weight_type="QUInt8"),
+    "int8, fused, per channel, MatMul only (Attention fp32)": _int8(fuse=True,
+                                                                     op_types=["MatMul"]),
 }
 
 
