@@ -129,23 +129,14 @@ def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions,
 
     ``files`` is ``collect_inputs(inputs)`` when the caller has already collected them."""
     files = files if files is not None else collect_inputs(inputs)
-    parts = out.with_name(out.name + ".parts")
-    stamp = parts / "settings.json"
-    model_id = str(suggester.manifest.get("training_data_hash")) + str(suggester.path)
-    fingerprint = options.fingerprint(model_id)
-    if parts.exists():
-        old = json.loads(stamp.read_text()) if stamp.exists() else {}
-        if old.get("fingerprint") != fingerprint:
-            shutil.rmtree(parts)
-    parts.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    parts = open_parts(out, options, suggester.manifest, suggester.path)
     summary = Summary()
     all_records: list[dict] = []
     sources: dict[str, Path] = {}
     for path, document in files:
-        part = parts / (hashlib.sha256(document.encode()).hexdigest()[:16] + ".jsonl")
+        part = part_file(parts, document)
         if part.exists():
-            records = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+            records = read_part(part)
             summary.resumed += 1
         else:
             try:
@@ -156,10 +147,7 @@ def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions,
                 if on_error:
                     on_error(str(path), str(exc))
                 continue
-            tmp = part.with_suffix(".tmp")
-            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                           encoding="utf-8")
-            tmp.replace(part)
+            write_part(part, records)
         summary.add_document(records, path, sources)
         all_records.extend(records)
         if on_document:
@@ -168,6 +156,38 @@ def run_batch(inputs: list[Path], out: Path, suggester, options: PrecodeOptions,
         writer(all_records, out, suggester, sources=sources)
     shutil.rmtree(parts, ignore_errors=True)
     return summary
+
+
+def open_parts(out: Path, options: PrecodeOptions, manifest: dict, model_path) -> Path:
+    """The folder beside ``out`` that keeps each finished document's records until the output is
+    written, so that a rerun resumes; emptied when the options or the model changed."""
+    parts = out.with_name(out.name + ".parts")
+    stamp = parts / "settings.json"
+    fingerprint = options.fingerprint(str(manifest.get("training_data_hash")) + str(model_path))
+    if parts.exists():
+        old = json.loads(stamp.read_text()) if stamp.exists() else {}
+        if old.get("fingerprint") != fingerprint:
+            shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    return parts
+
+
+def part_file(parts: Path, document: str) -> Path:
+    """Where a document's records wait (one name for every engine, so either resumes the
+    other's run)."""
+    return parts / (hashlib.sha256(document.encode()).hexdigest()[:16] + ".jsonl")
+
+
+def read_part(part: Path) -> list[dict]:
+    return [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+
+
+def write_part(part: Path, records: list[dict]) -> None:
+    tmp = part.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                   encoding="utf-8")
+    tmp.replace(part)
 
 
 def write_jsonl(records: list[dict], out: Path, suggester=None, **_) -> None:

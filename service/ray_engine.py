@@ -22,7 +22,6 @@ node, as Ray Data expects of local paths.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -41,8 +40,12 @@ from service.batch import (
     PrecodeOptions,
     Summary,
     collect_inputs,
+    open_parts,
+    part_file,
+    read_part,
     segment_records,
     suggest_records,
+    write_part,
 )
 
 # A file of this name, when set in the driver's environment, makes the first actor batch that
@@ -213,18 +216,6 @@ class _ModelFacts:
         return Suggester.load(self.path).codebook
 
 
-def _part_file(parts: Path, document: str) -> Path:
-    # the same names as service.batch.run_batch, so that either engine resumes the other's run
-    return parts / (hashlib.sha256(document.encode()).hexdigest()[:16] + ".jsonl")
-
-
-def _write_part(part: Path, records: list[dict]) -> None:
-    tmp = part.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                   encoding="utf-8")
-    tmp.replace(part)
-
-
 def run_batch_ray(inputs: list[Path], out: Path, model_dir: Path, options: PrecodeOptions, *,
                   writer: Callable[..., None], ray_options: RayOptions | None = None,
                   on_document: Callable[[str, int], None] | None = None,
@@ -236,19 +227,10 @@ def run_batch_ray(inputs: list[Path], out: Path, model_dir: Path, options: Preco
         raise PrecodeInputError("must be 1 or more", field="--threads")
     files = files if files is not None else collect_inputs(inputs)
     model = _ModelFacts(model_dir)
-    parts = out.with_name(out.name + ".parts")
-    stamp = parts / "settings.json"
-    fingerprint = options.fingerprint(str(model.manifest.get("training_data_hash"))
-                                      + str(model.path))
-    if parts.exists():
-        old = json.loads(stamp.read_text()) if stamp.exists() else {}
-        if old.get("fingerprint") != fingerprint:
-            shutil.rmtree(parts)
-    parts.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(json.dumps({"fingerprint": fingerprint}))
+    parts = open_parts(out, options, model.manifest, model.path)
 
     todo = [i for i, (_, document) in enumerate(files)
-            if not _part_file(parts, document).exists()]
+            if not part_file(parts, document).exists()]
     summary = Summary(resumed=len(files) - len(todo))
     failed: dict[int, str] = {}
     if todo:
@@ -260,8 +242,8 @@ def run_batch_ray(inputs: list[Path], out: Path, model_dir: Path, options: Preco
         if i in failed:
             summary.failed.append((str(path), failed[i]))
             continue
-        part = _part_file(parts, document)
-        records = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+        part = part_file(parts, document)
+        records = read_part(part)
         summary.add_document(records, path, sources)
         all_records.extend(records)
         if on_document and i not in todo:
@@ -330,7 +312,7 @@ def _run_on_cluster(files: list[tuple[Path, str]], todo: list[int], parts: Path,
                                     read_files=True).iter_rows():
             i, k, n = int(row["index"]), int(row["chunk"]), int(row["n_chunks"])
             path, document = files[i]
-            if i in failed or _part_file(parts, document).exists():
+            if i in failed or part_file(parts, document).exists():
                 continue  # a batch that ran twice: its first answer is kept
             if row["error"]:
                 failed[i] = str(row["error"])
@@ -341,12 +323,12 @@ def _run_on_cluster(files: list[tuple[Path, str]], todo: list[int], parts: Path,
             got.setdefault(k, json.loads(row["records"]))
             if len(got) == n:
                 records = [r for c in range(n) for r in got[c]]
-                _write_part(_part_file(parts, document), records)
+                write_part(part_file(parts, document), records)
                 del chunks[i]
                 if on_document:
                     on_document(document, len(records))
     missing = [files[i][1] for i in todo
-               if i not in failed and not _part_file(parts, files[i][1]).exists()]
+               if i not in failed and not part_file(parts, files[i][1]).exists()]
     if missing:
         raise RuntimeError(f"the cluster returned no result for {len(missing)} document(s) "
                            f"(first: {missing[0]}); rerun to resume")
