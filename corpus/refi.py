@@ -12,7 +12,9 @@ Reading is defensive: entries escaping the archive, archives larger than ``max_u
 once unpacked, XML with entities or external references and non-zip files are refused with a
 :class:`~corpus.errors.PrecodeInputError` naming the file (``archive!entry`` for an entry).
 Only plain-text sources (``<TextSource>``) are read; PDF, picture, audio and video sources are
-skipped and counted in :attr:`QdaProject.notes`.
+skipped and counted in :attr:`QdaProject.notes`. A note (memo) a selection refers to with
+``<NoteRef>`` is read into :attr:`QdaProject.memos`; notes on the project, sources or codes are
+left in the file.
 """
 
 from __future__ import annotations
@@ -66,6 +68,22 @@ class Coding:
 
 
 @dataclass
+class SelectionNote:
+    """A ``<Note>`` a selection refers to (a memo on ``text[start:end]``; GUIDs normalised)."""
+
+    source_guid: str
+    start: int
+    end: int
+    selection_guid: str
+    guid: str
+    name: str
+    text: str
+    user_guid: str | None
+    created: str = ""  # the note's creationDateTime as the file has it
+    modified: str = ""
+
+
+@dataclass
 class QdaProject:
     name: str
     codebook: Codebook | None  # None for a project without codes
@@ -76,6 +94,7 @@ class QdaProject:
     notes: list[str] = field(default_factory=list)
     origin: str = ""  # the program that wrote the file, as its ``origin`` attribute says
     position_unit: str = UTF16  # how the file counts positions (see corpus.positions)
+    memos: list[SelectionNote] = field(default_factory=list)  # notes on selections
 
 
 def norm_guid(guid: str | None) -> str:
@@ -209,6 +228,9 @@ def _read_project(path: Path, arc: _Archive, require_text: bool,
             name = f"{name} ({guid[:8]})"
         users[guid] = name
 
+    project_notes = {norm_guid(n.get("guid")): n for n in root.iterfind(f"{q}Notes/{q}Note")}
+    memos: list[SelectionNote] = []
+    missing_notes = 0
     sources: dict[str, Source] = {}
     codings: list[Coding] = []
     skipped_empty = uncoded = 0
@@ -240,7 +262,19 @@ def _read_project(path: Path, arc: _Archive, require_text: bool,
                 continue
             desc = (sel.findtext(f"{q}Description") or "").strip()
             found = _codings(sel, q, code_ids, src, where)
-            uncoded += not found
+            noted = 0
+            for ref in sel.iterfind(f"{q}NoteRef"):
+                note = project_notes.get(norm_guid(ref.get("targetGUID")))
+                if note is None:
+                    missing_notes += 1
+                    continue
+                noted += 1
+                memos.append(SelectionNote(
+                    guid, start, end, sel_guid, norm_guid(note.get("guid")),
+                    _nfc(note.get("name")), _note_text(note, arc, notes),
+                    norm_guid(note.get("creatingUser")) or None,
+                    note.get("creationDateTime") or "", note.get("modifiedDateTime") or ""))
+            uncoded += not found and not noted
             for code_id, user in found:
                 codings.append(Coding(guid, start, end, code_id,
                                       user or norm_guid(sel.get("creatingUser")) or None, sel_guid,
@@ -251,10 +285,13 @@ def _read_project(path: Path, arc: _Archive, require_text: bool,
                 continue
             codings.append(Coding(guid, 0, len(text), code_id, user or None, guid))
 
-    for c in codings:
+    for c in [*codings, *memos]:
         if c.user_guid and c.user_guid not in users:
             users[c.user_guid] = c.user_guid
             notes.append(f"user {c.user_guid} is not listed under <Users>; named by its GUID")
+    if missing_notes:
+        notes.append(f"{missing_notes} <NoteRef>(s) of selections name no note under <Notes>; "
+                     "left out")
     if skipped_empty:
         notes.append(f"skipped {skipped_empty} zero-length selection(s)")
     if uncoded:
@@ -264,7 +301,7 @@ def _read_project(path: Path, arc: _Archive, require_text: bool,
         notes.append(f"skipped non-text sources: {kinds}")
     return QdaProject(name=root.get("name") or path.stem, codebook=codebook, users=users,
                       sources=sources, codings=codings, skipped_empty=skipped_empty, notes=notes,
-                      origin=origin, position_unit=unit)
+                      origin=origin, position_unit=unit, memos=memos)
 
 
 def _position(sel, attr: str, src: str, where: str) -> int:
@@ -316,6 +353,13 @@ def _source_text(el, arc: _Archive, name: str, require_text: bool, notes: list[s
         raise PrecodeInputError(f"source {name!r}: {problem}", source=arc.src)
     notes.append(f"source {name!r}: {problem}; no text")
     return None
+
+
+def _note_text(note, arc: _Archive, notes: list[str]) -> str:
+    """A note's text: its ``<PlainTextContent>`` or its file in the archive ("" when neither)."""
+    name = _nfc(note.get("name")) or norm_guid(note.get("guid"))
+    text = _source_text(note, arc, f"note {name}", False, notes)
+    return "" if text is None else text
 
 
 # ---- views for the rest of precode ------------------------------------------------------------
@@ -394,6 +438,15 @@ def _text(value: str) -> str:
     return escape(value, {"\r": "&#13;"})  # keep CR through XML end-of-line normalisation
 
 
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _xml_chars(value: str) -> str:
+    """``value`` with the characters XML 1.0 cannot hold (control characters other than tab and
+    line ends, lone surrogates) as U+FFFD, so typed text never makes the file unreadable."""
+    return _NOT_XML.sub("\ufffd", value)
+
+
 def _media_time(row: dict, src: str, where: str) -> str | None:
     """``HH:MM:SS.mmm-HH:MM:SS.mmm``, the media time of a coding of a subtitle file; None for
     untimed text. A text source has no place for times in the REFI-QDA schema (only an audio or
@@ -417,7 +470,7 @@ def _stamp(when: datetime) -> str:
 def write_qdpx(path: str | Path, *, codebook: Codebook,
                documents: Iterable[tuple[str, str] | tuple[str, str, datetime | None]],
                codings: Iterable[dict], origin: str = PRECODE_ORIGIN,
-               created: datetime | None = None) -> Path:
+               created: datetime | None = None, notes: Iterable[dict] = ()) -> Path:
     """Write a .qdpx that validates against the REFI-QDA Project schema.
 
     ``documents``: (name, full text); ``codings``: dicts with ``document``, ``start``, ``end``
@@ -425,9 +478,14 @@ def write_qdpx(path: str | Path, *, codebook: Codebook,
     ids), ``user`` (name) and optional ``description``; a coding of a subtitle file may carry
     ``time_start``/``time_end`` (seconds), written first in its description
     (``Media time 00:01:02.500-00:01:09.000``).
+    ``notes``: memos on spans, dicts with ``document``, ``start``, ``end``, ``user`` (the
+    author's name), ``text`` and optional ``name``, ``created`` and ``modified`` (datetimes).
+    Each becomes a ``<Note>`` under ``<Notes>`` (its text as ``<PlainTextContent>``), referred
+    to by a ``<NoteRef>`` on the author's selection of that span, or on a selection of its own
+    (without codes) where the author coded nothing there.
     Same inputs, same bytes: GUIDs are derived from names and ``created`` defaults to a fixed
     time (pass ``datetime.now(UTC)`` to stamp the real time). A document given as (name, text,
-    created) and a coding with a ``created`` datetime carry their own time.
+    created), a coding and a note with a ``created`` datetime carry their own time.
     """
     path = Path(path)
     src = str(path)
@@ -466,6 +524,44 @@ def write_qdpx(path: str | Path, *, codebook: Codebook,
         users.setdefault(user, _guid("user", user))
         spans[doc].append((row, _guid("selection", f"{i}/{doc}/{start}/{end}/{user}")))
 
+    # the notes: each on its author's selection of the span, or on one of its own
+    note_lines: list[str] = []
+    refs: dict[str, list[str]] = {}  # selection guid -> its notes' guids
+    own = {(doc, row["start"], row["end"], row["user"]): sel
+           for doc, rows in spans.items() for row, sel in reversed(rows)}
+    for i, row in enumerate(notes):
+        where = f"notes[{i}]"
+        doc, user, start, end = row.get("document"), row.get("user"), row.get("start"), row.get(
+            "end")
+        if doc not in docs:
+            raise PrecodeInputError(f"unknown document {doc!r}", source=src, field=where)
+        if not isinstance(user, str) or not user.strip():
+            raise PrecodeInputError("missing user name", source=src, field=where)
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end
+                <= len(docs[doc])):
+            raise PrecodeInputError(f"bad span {start!r}-{end!r} (document has "
+                                    f"{len(docs[doc])} characters)", source=src, field=where)
+        if not isinstance(row.get("text"), str):
+            raise PrecodeInputError("a note needs its text", source=src, field=where)
+        guid = users.setdefault(user, _guid("user", user))
+        sel = own.get((doc, start, end, user))
+        if sel is None:
+            sel = _guid("selection", f"note/{doc}/{start}/{end}/{user}")
+            own[(doc, start, end, user)] = sel
+            spans[doc].append(({"start": start, "end": end, "user": user,
+                                "created": row.get("created")}, sel))
+        note = _guid("note", f"{i}/{sel}")
+        refs.setdefault(sel, []).append(note)
+        made = _stamp(row["created"]) if row.get("created") is not None else stamp
+        changed = _stamp(row["modified"]) if row.get("modified") is not None else made
+        name = row.get("name") or f"Memo by {user} on {doc} {start}-{end}"
+        note_lines += [f'  <Note guid="{note}" name={quoteattr(_xml_chars(str(name)))} '
+                       f'creatingUser="{guid}" creationDateTime="{made}" '
+                       f'modifyingUser="{guid}" modifiedDateTime="{changed}">',
+                       f"    <PlainTextContent>{_text(_xml_chars(row['text']))}"
+                       "</PlainTextContent>",
+                       "  </Note>"]
+
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f'<Project xmlns="{NS}" name={quoteattr(path.stem)} origin={quoteattr(origin)} '
              f'creationDateTime="{stamp}">']
@@ -498,10 +594,13 @@ def write_qdpx(path: str | Path, *, codebook: Codebook,
                           f'creatingUser="{user}" creationDateTime="{when}">',
                           f'        <CodeRef targetGUID="{codebook.guid_of(code)}"/>',
                           "      </Coding>"]
+            lines += [f'      <NoteRef targetGUID="{note}"/>' for note in refs.get(sel, [])]
             lines.append("    </PlainTextSelection>")
         lines.append("  </TextSource>")
     if docs:
         lines.append("</Sources>")
+    if note_lines:
+        lines += ["<Notes>", *note_lines, "</Notes>"]
     lines += ["</Project>", ""]
     files.insert(0, ("project.qde", "\n".join(lines).encode("utf-8")))
 

@@ -3,8 +3,9 @@
 The project file is changed, not rebuilt: every element and attribute the program wrote (users,
 codes, sources, selections, codings, variables, cases, notes, links, sets, graphs) stays with its
 GUID, and every other file in the archive (texts, .docx, media) is copied byte for byte. What is
-added: one user (the model), the codes it uses that the project lacks, and one
-``<PlainTextSelection>`` per coding, under that user. Positions are written in the unit the
+added: one user (the model), the codes it uses that the project lacks, one
+``<PlainTextSelection>`` per coding, under that user, and memos as ``<Note>``s that the
+selections refer to. Positions are written in the unit the
 project's program counts (:mod:`corpus.positions`), so the program that wrote the file reads the
 new codings where they belong.
 """
@@ -27,6 +28,7 @@ from corpus.refi import (
     MAX_UNCOMPRESSED,
     NS,
     _Archive,
+    _xml_chars,
     document_names,
     norm_guid,
     read_qdpx,
@@ -71,13 +73,14 @@ def _serialise(root: ET.Element, raw: bytes) -> bytes:
         if prefix and uri != NS:
             ET.register_namespace(prefix, uri)
     ET.register_namespace("", NS)  # the project's elements without a prefix, as programs write them
-    body = ET.tostring(root, encoding="unicode")
+    # a CR in a text (a note's CR LF line ends) as a reference, or XML parsing turns it into LF
+    body = ET.tostring(root, encoding="unicode").replace("\r", "&#13;")
     return ('<?xml version="1.0" encoding="utf-8"?>\n' + body + "\n").encode("utf-8")
 
 
 def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, codebook: Codebook,
                 user: str, created: datetime | None = None,
-                max_uncompressed: int = MAX_UNCOMPRESSED) -> Path:
+                max_uncompressed: int = MAX_UNCOMPRESSED, notes: Iterable[dict] = ()) -> Path:
     """Write ``out``: the project ``src`` with ``codings`` added under the user ``user`` (or the
     row's own ``user``: a name; a user of that name in the project is reused, else added).
 
@@ -86,7 +89,10 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
     ``codebook``) and optional ``description`` and ``created`` (a datetime: when the coding was
     made; default ``created``, else now). A code is the project's own when its GUID or its
     name (case ignored, when only one code has it) is there; other codes are added, under their
-    parent when the project has it. Returns ``out``.
+    parent when the project has it. ``notes``: memos, dicts with ``document``, ``start``,
+    ``end``, ``user``, ``text`` and optional ``name``, ``created`` and ``modified``, each added
+    as a ``<Note>`` referred to by the author's selection of the span added here, or by a
+    selection of its own. Returns ``out``.
     """
     src, out = Path(src), Path(out)
     project = read_qdpx(src, max_uncompressed=max_uncompressed)
@@ -106,6 +112,12 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
     def new_guid(key: str) -> str:
         guid = str(uuid.uuid5(_NAMESPACE, f"{project.name}/{key}"))
         return guid.upper() if upper else guid
+
+    def utc(when: datetime | None) -> str:
+        if when is None:
+            return stamp
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
 
     # the users
     users = _child(root, "Users")
@@ -151,8 +163,9 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
     names = {name: guid for guid, name in document_names(project).items()}
     elements = {norm_guid(el.get("guid")): el for el in root.iter(f"{_Q}TextSource")}
     positions: dict[str, TextPositions] = {}
-    for i, row in enumerate(codings):
-        where = f"codings[{i}]"
+    added: dict[tuple[str, int, int, str], ET.Element] = {}  # (source, span, user) -> selection
+
+    def span_of(row: dict, where: str) -> tuple[str, str, int, int]:
         guid = names.get(row.get("document"))
         if guid is None:
             raise PrecodeInputError(f"no source {row.get('document')!r} in the project",
@@ -162,6 +175,25 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
         if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
             raise PrecodeInputError(f"bad span {start!r}-{end!r} (the source has {len(text)} "
                                     "characters)", source=str(src), field=where)
+        return guid, text, start, end
+
+    def selection(guid: str, text: str, start: int, end: int, who: str, when: str, key: str
+                  ) -> ET.Element:
+        units = positions.setdefault(guid, TextPositions(text, project.position_unit))
+        source_el = elements[guid]
+        at = next((k for k, el in enumerate(source_el)
+                   if el.tag.rsplit("}", 1)[-1] in _AFTER_SELECTIONS), len(source_el))
+        sel = ET.Element(_Q + "PlainTextSelection", {
+            "guid": new_guid(key), "name": text[start:end][:60].strip(),
+            "startPosition": str(units.to_position(start)),
+            "endPosition": str(units.to_position(end)),
+            "creatingUser": who, "creationDateTime": when})
+        source_el.insert(at, sel)
+        return sel
+
+    for i, row in enumerate(codings):
+        where = f"codings[{i}]"
+        guid, text, start, end = span_of(row, where)
         codes = list(dict.fromkeys(row.get("codes") or []))
         unknown = [c for c in codes if c not in codebook]
         if unknown:
@@ -170,19 +202,11 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
         if not codes:
             continue
         who = user_guid(str(row.get("user") or user))
-        when = stamp if row.get("created") is None else (
-            row["created"] if row["created"].tzinfo else row["created"].replace(tzinfo=UTC)
-        ).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        units = positions.setdefault(guid, TextPositions(text, project.position_unit))
-        source_el = elements[guid]
-        at = next((k for k, el in enumerate(source_el)
-                   if el.tag.rsplit("}", 1)[-1] in _AFTER_SELECTIONS), len(source_el))
-        sel_guid = new_guid(f"selection/{guid}/{start}/{end}/{who}/{i}")
-        sel = ET.Element(_Q + "PlainTextSelection", {
-            "guid": sel_guid, "name": text[start:end][:60].strip(),
-            "startPosition": str(units.to_position(start)),
-            "endPosition": str(units.to_position(end)),
-            "creatingUser": who, "creationDateTime": when})
+        when = utc(row.get("created"))
+        sel = selection(guid, text, start, end, who, when,
+                        f"selection/{guid}/{start}/{end}/{who}/{i}")
+        sel_guid = sel.get("guid")
+        added.setdefault((guid, start, end, who), sel)
         if row.get("description"):
             ET.SubElement(sel, _Q + "Description").text = str(row["description"])
         for code in codes:
@@ -190,7 +214,30 @@ def add_codings(src: str | Path, out: str | Path, codings: Iterable[dict], *, co
                 "guid": new_guid(f"coding/{sel_guid}/{code}"), "creatingUser": who,
                 "creationDateTime": when})
             ET.SubElement(coding, _Q + "CodeRef", {"targetGUID": code_guid(code)})
-        source_el.insert(at, sel)
+
+    # the memos: notes the author's selection of the span refers to
+    for i, row in enumerate(notes):
+        where = f"notes[{i}]"
+        guid, text, start, end = span_of(row, where)
+        author = row.get("user")
+        if not isinstance(author, str) or not author.strip():
+            raise PrecodeInputError("missing user name", source=str(src), field=where)
+        if not isinstance(row.get("text"), str):
+            raise PrecodeInputError("a note needs its text", source=str(src), field=where)
+        who = user_guid(author)
+        made = utc(row.get("created"))
+        sel = added.get((guid, start, end, who))
+        if sel is None:
+            sel = added[(guid, start, end, who)] = selection(
+                guid, text, start, end, who, made, f"note-selection/{guid}/{start}/{end}/{who}")
+        note_guid = new_guid(f"note/{sel.get('guid')}/{i}")
+        name = row.get("name") or f"Memo by {author} on {row['document']} {start}-{end}"
+        note = ET.SubElement(_child(root, "Notes"), _Q + "Note", {
+            "guid": note_guid, "name": _xml_chars(str(name)), "creatingUser": who,
+            "creationDateTime": made, "modifyingUser": who,
+            "modifiedDateTime": utc(row.get("modified")) if row.get("modified") else made})
+        ET.SubElement(note, _Q + "PlainTextContent").text = _xml_chars(row["text"])
+        ET.SubElement(sel, _Q + "NoteRef", {"targetGUID": note_guid})
 
     data = _serialise(root, raw)
     out.parent.mkdir(parents=True, exist_ok=True)

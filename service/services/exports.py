@@ -13,7 +13,9 @@ segments where an owner set it.
 What an export holds (``Selection``): one coder's codings (``coder``), the consensus
 (``consensus``), the model's suggestions (``model``), or, by default, everything attributed: in
 the CSV the model and every coder (the table the agreement report is computed from), in the
-.qdpx every coder, the consensus, and the model's suggestions nobody rejected.
+.qdpx every coder, the consensus, and the model's suggestions nobody rejected. The .qdpx also
+holds the memos on segments (a coder's export: that coder's own), each a REFI-QDA ``<Note>``
+that its author's selection of the segment refers to.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from corpus.transcripts import media_clock
 from service.db.models import (
     Decision,
     Document,
+    Memo,
     Project,
     Review,
     Segment,
@@ -318,10 +321,27 @@ def _media_times(segment: Segment) -> dict:
     return {"time_start": segment.time_start, "time_end": segment.time_end}
 
 
+def _memo_notes(session: Session, project: Project, selection: Selection) -> list[dict]:
+    """The memos on the project's segments as notes for the .qdpx writers: every memo, or in
+    one coder's export that coder's own."""
+    query = (select(Memo, User.name, Segment, Document)
+             .join(User, User.id == Memo.author_id)
+             .join(Segment, Segment.id == Memo.segment_id)
+             .join(Document, Document.id == Segment.document_id)
+             .where(Memo.project_id == project.id).order_by(Memo.id))
+    if selection.coder is not None:
+        query = query.where(User.name == selection.coder)
+    return [{"document": doc.name, "start": seg.start, "end": seg.end, "user": author,
+             "text": memo.text, "created": _utc(memo.created_at),
+             "modified": _utc(memo.updated_at)}
+            for memo, author, seg, doc in session.execute(query)]
+
+
 def export_qdpx(*, session: Session, project: Project, path: Path,
                 selection: Selection | None = None) -> Path:
-    """The documents, the codebook, and the accepted codings, each person (and the consensus,
-    and the model) as a user of its own, with real dates. When every document came from one
+    """The documents, the codebook, the accepted codings, each person (and the consensus, and
+    the model) as a user of its own, with real dates, and the memos on segments as notes on
+    their authors' selections. When every document came from one
     uploaded .qdpx project, that project is exported whole (``corpus.refi_update``) with the
     codings made here added; codings of the file's own users are already in it."""
     from corpus.refi import write_qdpx
@@ -334,18 +354,19 @@ def export_qdpx(*, session: Session, project: Project, path: Path,
                 "created": _created(u), **_media_times(u.segment)}
                for u in coded_units(session=session, project=project, selection=selection)
                if u.codes]
+    notes = _memo_notes(session, project, selection)
     uploads = {d.upload_id for d in documents}
     if len(uploads) == 1:
         upload = session.get(Upload, uploads.pop())
         if upload is not None and upload.filename.lower().endswith(".qdpx"):
-            return _export_into_upload(upload, documents, codings, project, path)
+            return _export_into_upload(upload, documents, codings, project, path, notes)
     return write_qdpx(path, codebook=project_codebook(project),
                       documents=[(d.name, d.text, _utc(d.created_at)) for d in documents],
-                      codings=codings, created=_utc(project.created_at))
+                      codings=codings, created=_utc(project.created_at), notes=notes)
 
 
 def _export_into_upload(upload: Upload, documents: list[Document], codings: list[dict],
-                        project: Project, path: Path) -> Path:
+                        project: Project, path: Path, notes: list[dict]) -> Path:
     import tempfile
 
     from corpus.refi import document_names, read_qdpx
@@ -361,7 +382,9 @@ def _export_into_upload(upload: Upload, documents: list[Document], codings: list
         names = {d.name: (by_text.get(d.text) or [d.name])[0] for d in documents}
         own = set(original.users.values())
         rows = [dict(c, document=names[c["document"]]) for c in codings if c["user"] not in own]
-        return add_codings(src, path, rows, codebook=project_codebook(project), user=MODEL_USER)
+        memos = [dict(n, document=names[n["document"]]) for n in notes]
+        return add_codings(src, path, rows, codebook=project_codebook(project), user=MODEL_USER,
+                           notes=memos)
 
 
 # ---- agreement --------------------------------------------------------------------------------

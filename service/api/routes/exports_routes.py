@@ -35,9 +35,10 @@ def _attachment(content: bytes, media_type: str, filename: str) -> Response:
 @router.get("/export.qdpx", response_class=Response,
             responses={200: {"content": {"application/zip": {}},
                              "description": "A REFI-QDA project (NVivo, ATLAS.ti, MAXQDA, "
-                                            "QualCoder): the documents, the codebook, and the "
+                                            "QualCoder): the documents, the codebook, the "
                                             "codings with each reviewer and the model "
-                                            "('precode model') as separate users"}})
+                                            "('precode model') as separate users, and the "
+                                            "memos as notes on their segments"}})
 def export_qdpx(access: OwnerAccess, session: SessionDep, coder: Coder = None,
                 consensus: Consensus = False, model: Model = None) -> Response:
     """The accepted codings, each coder (and the consensus, and the model) as a user of its
@@ -45,7 +46,9 @@ def export_qdpx(access: OwnerAccess, session: SessionDep, coder: Coder = None,
     and when. By default: every coder's accepted codings, the consensus where an owner set it
     ('precode consensus'), and the model's suggestions nobody rejected ('precode model',
     noted 'not yet reviewed' or who accepted them). `coder` or `consensus` export only those
-    (add `model=true` for the model's too). A rejected suggestion is never a coding."""
+    (add `model=true` for the model's too). A rejected suggestion is never a coding. Each
+    memo on a segment is a `<Note>` (by its author, with its dates) that the author's selection
+    of the segment refers to with a `<NoteRef>`; `coder` exports that coder's memos only."""
     selection = svc.Selection.of(coder=coder, consensus=consensus, model=model, qdpx=True)
     with tempfile.TemporaryDirectory(prefix="precode-export-") as tmp:
         path = svc.export_qdpx(session=session, project=access.project,
