@@ -23,7 +23,7 @@ from corpus.codebook import Codebook
 from corpus.excerpts import Excerpt
 from eval.agreement import cohen_kappa
 from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, TwoCoderData
-from eval.bench.systems import run_system
+from eval.bench.systems import precode_backends, run_system
 from models.encoder import load_encoder
 from training.args import TrainingArguments
 from training.recalibration import reliability
@@ -47,11 +47,19 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
     for name, (system, train, run_args) in runs.items():
         log(f"npt_quotes_dev: training {name} on {len(train)} seed excerpts")
         t = time.perf_counter()
-        s = run_system(system, train, codebook, texts, args=run_args, base=base)
+        if name == "precode":  # the same model read with each encoder backend
+            both = precode_backends(train, codebook, texts, run_args)
+            s, by_backend = both["auto"], {TORCH_ROW: both["torch"]}
+        else:
+            s = run_system(system, train, codebook, texts, args=run_args, base=base)
+            by_backend = {}
         cols = [s.columns.index(c) for c in NPT_CONSTRUCTS]
         seconds = round(time.perf_counter() - t, 1)
         out["systems"][name] = _npt_entry(s.conf[:, cols], s.pred[:, cols], truth, len(train),
                                           seconds)
+        for row, other in by_backend.items():
+            out["systems"][row] = _npt_entry(other.conf[:, cols], other.pred[:, cols], truth,
+                                             len(train), seconds)
         if name == "precode":
             conf, passed = recalibrated_folds(s.conf[:, cols], truth, n_folds=5, seed=args.seed)
             out["systems"][RECALIBRATED] = dict(
@@ -59,6 +67,9 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
                 recalibrated=True)
     return out
 
+
+# precode's model read with the PyTorch encoder instead of the int8 ONNX one (the default on CPU)
+TORCH_ROW = "precode, PyTorch encoder"
 
 # ``precode calibrate`` judged the way a researcher would use it: on the quotes of the other folds
 RECALIBRATED = "precode, calibrated on the other quotes (5 folds)"
@@ -134,8 +145,9 @@ def two_coders(name: str, data: TwoCoderData, *, systems: list[str], n_folds: in
     (texts the second coder saw) and the gold (where the data has one)."""
     n = len(data.excerpts)
     folds = folds_for(n, n_folds, args.seed)
-    predicted: dict[str, list[set]] = {s: [set() for _ in range(n)] for s in systems}
-    seconds = dict.fromkeys(systems, 0.0)
+    rows = [*systems, TORCH_ROW] if "precode" in systems else list(systems)
+    predicted: dict[str, list[set]] = {s: [set() for _ in range(n)] for s in rows}
+    seconds = dict.fromkeys(rows, 0.0)
     base = load_encoder()
     for k, (tr, te) in enumerate(folds):
         train = [data.excerpts[i] for i in tr]
@@ -143,24 +155,29 @@ def two_coders(name: str, data: TwoCoderData, *, systems: list[str], n_folds: in
         for system in systems:
             log(f"{name}: fold {k + 1}/{n_folds}, {system} ({len(tr)} train, {len(te)} test)")
             t = time.perf_counter()
-            s = run_system(system, train, data.codebook, texts, args=args, base=base,
-                           single_label=single_label)
-            seconds[system] += time.perf_counter() - t
-            keep = [j for j, c in enumerate(s.columns)
-                    if with_parents or not data.codebook.children(c)]
-            for row, i in enumerate(te):
-                predicted[system][i] = {s.columns[j] for j in keep if s.pred[row, j]}
+            if system == "precode":  # the same model read with each encoder backend
+                both = precode_backends(train, data.codebook, texts, args)
+                scored = {system: both["auto"], TORCH_ROW: both["torch"]}
+            else:
+                scored = {system: run_system(system, train, data.codebook, texts, args=args,
+                                             base=base, single_label=single_label)}
+            for row_name, s in scored.items():
+                seconds[row_name] += time.perf_counter() - t
+                keep = [j for j, c in enumerate(s.columns)
+                        if with_parents or not data.codebook.children(c)]
+                for row, i in enumerate(te):
+                    predicted[row_name][i] = {s.columns[j] for j in keep if s.pred[row, j]}
     first = [set(ex.codes) for ex in data.excerpts]
     seen = [i for i in range(n) if data.second[i] is not None]
     references = {data.second_name: ([set(data.second[i]) for i in seen], seen)}
     if data.gold is not None:
         references["gold"] = ([set(g) for g in data.gold], list(range(n)))
     out = {"dataset": name, "n_texts": n, "n_folds": n_folds, "first": data.primary_name,
-           "references": {}, "systems": list(systems),
-           "seconds_per_fold": {s: seconds[s] / n_folds for s in systems}}
+           "references": {}, "systems": rows,
+           "seconds_per_fold": {s: seconds[s] / n_folds for s in rows}}
     for ref, (truth, units) in references.items():
         row = {"human": set_f1([first[i] for i in units], truth)}
-        for system in systems:
+        for system in rows:
             row[system] = set_f1([predicted[system][i] for i in units], truth)
         out["references"][ref] = row
     return out
@@ -199,6 +216,7 @@ def _render_npt(r: dict) -> list[str]:
                      + " / ".join(_f(x) for x in s["recall"])
                      + f" | {_f(s['ece'])} | {s['suggested_share']:.0%} | "
                      f"{_f(s['suggestion_precision'])} | {s['seconds']:.0f} |")
+    lines += _backend_note(r["systems"], "kappa", lambda e: e["kappa"])
     for name, title in (("precode", "precode's construct confidences"),
                         (RECALIBRATED, "the same confidences after `precode calibrate` on the "
                                        "other folds' quotes")):
@@ -232,5 +250,18 @@ def _render_two_coders(r: dict) -> list[str]:
         secs = "" if system == "human" else f"{r['seconds_per_fold'][system]:.0f}"
         lines.append(f"| {label} | " + " | ".join(cells)
                      + f" | {_f(first['precision'])} / {_f(first['recall'])} | {secs} |")
+    lines += _backend_note({s: r["references"][refs[0]].get(s) for s in r["systems"]},
+                           f"micro-F1 vs {refs[0]}", lambda e: e["micro_f1"])
     lines.append("")
     return lines
+
+
+def _backend_note(entries: dict, what: str, value) -> list[str]:
+    """One line: what the int8 ONNX encoder (precode's default on CPU) loses against reading the
+    same model with PyTorch."""
+    onnx, torch = entries.get("precode"), entries.get(TORCH_ROW)
+    if not onnx or not torch:
+        return []
+    return ["", f"int8 ONNX encoder against PyTorch, same model: {what} "
+            f"{value(onnx):.3f} against {value(torch):.3f} "
+            f"(lost to int8: {value(torch) - value(onnx):+.3f})."]

@@ -9,6 +9,8 @@ asked for a calibrated confidence per code for new texts.
   (contrastive pairs by oversampling, CosineSimilarityLoss, one epoch, batch 16, body learning
   rate 2e-5, logistic head; one-vs-rest for multi-label data), stopped after as many pairs as
   precode's fine-tuning draws from the same excerpts, so that both get the same CPU time.
+- ``setfit_default``: the same recipe with its full default sampling (every pair its
+  oversampling draws, one epoch), whatever CPU time that takes; run where that is feasible.
 - ``definition_zero_shot``: cosine similarity to each code's definition, include note and
   examples, with the base encoder (only where the codebook defines its codes).
 
@@ -36,7 +38,8 @@ from training.args import TrainingArguments
 from training.calibration import calibrate, choose_classes, heldout_scores, split_heldout
 from training.train import train_model
 
-SYSTEMS = ["precode", "setfit", "frozen_encoder_logreg", "tfidf_logreg", "definition_zero_shot"]
+SYSTEMS = ["precode", "setfit", "setfit_default", "frozen_encoder_logreg", "tfidf_logreg",
+           "definition_zero_shot"]
 
 
 @dataclass
@@ -53,8 +56,9 @@ def run_system(name: str, train: list[Excerpt], codebook: Codebook, test_texts: 
                args: TrainingArguments, base=None, single_label: bool = False) -> Scores:
     if name == "precode":
         return _precode(train, codebook, test_texts, args)
-    if name == "setfit":
-        return _setfit(train, codebook, test_texts, args, single_label=single_label)
+    if name in ("setfit", "setfit_default"):
+        return _setfit(train, codebook, test_texts, args, single_label=single_label,
+                       matched_budget=name == "setfit")
     base = base if base is not None else load_encoder()
     classes, _ = choose_classes(train, codebook, args.min_examples)
     head_only = replace(args, blend_grid=(1.0,), lexical=False)
@@ -76,11 +80,21 @@ def _decide(conf: np.ndarray, columns: list[str], thresholds: dict) -> Scores:
 
 
 def _precode(train, codebook, test_texts, args) -> Scores:
+    return precode_backends(train, codebook, test_texts, args, backends=("auto",))["auto"]
+
+
+def precode_backends(train: list[Excerpt], codebook: Codebook, test_texts: list[str],
+                     args: TrainingArguments, backends=("auto", "torch")) -> dict[str, Scores]:
+    """precode trained once, its model directory read with each encoder backend (``auto`` is
+    what a user gets: the int8 ONNX encoder on CPU)."""
+    out = {}
     with tempfile.TemporaryDirectory(prefix="precode-bench-") as tmp:
         path = train_model(train, codebook, f"{tmp}/model", args=args, progress=False)
-        model = Suggester.load(path)
-        conf, columns, _, _ = model.confidences(model.embed(test_texts), test_texts)
-        return _decide(conf, columns, model.calibration["thresholds"])
+        for backend in backends:
+            model = Suggester.load(path, backend=backend)
+            conf, columns, _, _ = model.confidences(model.embed(test_texts), test_texts)
+            out[backend] = _decide(conf, columns, model.calibration["thresholds"])
+    return out
 
 
 def fit_predict(f_train: np.ndarray, f_test: np.ndarray, train: list[Excerpt],
@@ -150,7 +164,8 @@ def tfidf_features(train_texts: list[str], test_texts: list[str]):
     return a, b
 
 
-def _setfit(train, codebook, test_texts, args, *, single_label: bool) -> Scores:
+def _setfit(train, codebook, test_texts, args, *, single_label: bool,
+            matched_budget: bool = True) -> Scores:
     from datasets import Dataset
     from setfit import SetFitModel, Trainer
     from setfit import TrainingArguments as SetFitArguments
@@ -169,7 +184,8 @@ def _setfit(train, codebook, test_texts, args, *, single_label: bool) -> Scores:
     n_pairs = min(args.max_pairs, args.pairs_per_excerpt * len(train))
     with tempfile.TemporaryDirectory(prefix="precode-setfit-") as tmp:
         sargs = SetFitArguments(output_dir=tmp, save_strategy="no", batch_size=16, num_epochs=1,
-                                seed=args.seed, max_steps=max(1, n_pairs // 16),
+                                seed=args.seed,
+                                max_steps=max(1, n_pairs // 16) if matched_budget else -1,
                                 show_progress_bar=False)
         trainer = Trainer(model=model, args=sargs,
                           train_dataset=Dataset.from_dict({"text": texts, "label": labels}))

@@ -21,7 +21,8 @@ def bench_quality(
     dataset: Annotated[list[str] | None, typer.Option(
         help="npt_quotes_dev, ci_claims, fivewords and/or seed (default: all).")] = None,
     system: Annotated[list[str] | None, typer.Option(
-        help="precode, setfit, frozen_encoder_logreg, tfidf_logreg, definition_zero_shot "
+        help="precode, setfit, setfit_default, frozen_encoder_logreg, tfidf_logreg, "
+             "definition_zero_shot "
              "(default: all).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -53,14 +54,18 @@ def bench_quality(
 def bench_speed(
     out_dir: Annotated[Path, typer.Option(help="Where to write speed.md/json.")] = RESULTS,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: built-in).")] = None,
+    api_seconds: Annotated[float, typer.Option(
+        min=0, help="Seconds of each 20-client load run of the API (micro-batching on, then "
+                    "off); 0 skips the API.")] = 60,
 ):
-    """Segments per second for encoding and suggestion; exact vs HNSW exemplar search."""
+    """Segments per second for encoding and suggestion, the encoder's backends and the API side
+    by side; exact vs HNSW exemplar search."""
     from corpus.seed_corpus import load_seed
     from eval.bench.speed import run
 
     excerpts = load_seed()
     path = run(out_dir, load_suggester(model), texts=[e.text for e in excerpts][:64],
-               excerpts=excerpts, log=stage)
+               excerpts=excerpts, log=stage, api_seconds=api_seconds)
     console.print(f"wrote {path}")
 
 

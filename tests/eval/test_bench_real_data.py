@@ -72,6 +72,23 @@ def test_two_coders_scores_systems_beside_the_human_reference():
     assert "coder A (human reference)" in table and "tfidf_logreg" in table
 
 
+def test_precode_is_scored_with_each_encoder_backend_from_one_training():
+    from tests.conftest import TINY_ARGS
+
+    data = _toy_two_coders()
+    out = real_data.two_coders("toy", data, systems=["precode"], n_folds=2,
+                               args=TrainingArguments(**TINY_ARGS), single_label=True,
+                               with_parents=False, log=lambda *_: None)
+    ref = out["references"]["coder B"]
+    assert out["systems"] == ["precode", real_data.TORCH_ROW]
+    for row in out["systems"]:
+        assert 0.0 <= ref[row]["micro_f1"] <= 1.0 and ref[row]["n"] == 11
+    table = "\n".join(real_data.render([out]))
+    loss = ref[real_data.TORCH_ROW]["micro_f1"] - ref["precode"]["micro_f1"]
+    assert f"| {real_data.TORCH_ROW} |" in table
+    assert f"(lost to int8: {loss:+.3f})" in table
+
+
 def test_npt_quotes_table_has_the_expert_and_each_construct(npt_integrating):
     seed = [Excerpt(text=t, codes=(c,)) for t, c in [
         ("we never understood what the new form was for", "npt.coherence.differentiation"),
