@@ -11,14 +11,20 @@
 - each client (API token, else address) may send ``rate_limit_per_minute`` requests a minute:
   more are answered 429 with ``Retry-After``; every ``/v1/`` answer has ``RateLimit-Limit``,
   ``RateLimit-Remaining`` and ``RateLimit-Reset``;
-- every answer says ``X-Content-Type-Options: nosniff``.
+- every answer says ``X-Content-Type-Options: nosniff``;
+- after a request during which the process grew (an upload unpacked, an export built), the
+  memory freed since is given back to the system.
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import logging
 import math
+import os
+import threading
 import time
 import traceback
 
@@ -34,6 +40,9 @@ CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # requests that may carry a body: only these have their token checked before it is read (the
 # routes check every other request's token themselves)
 BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# a request during which the resident memory grew by more than this has its freed memory given
+# back to the system when it ends
+RELEASE_AFTER_GROWTH = 16 * 2**20
 
 
 class BodyTooLarge(Exception):
@@ -102,6 +111,7 @@ class Guard:
 
     async def _guarded(self, request: Request, scope: Scope, receive: Receive,
                        send: Send, extra_headers: list) -> None:
+        resident_before = resident_bytes()
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.body_limit:
             await self._too_large(request, send)
@@ -146,8 +156,13 @@ class Guard:
         try:
             await self._run_app(request, scope, counted, tracked, send, state)
         finally:
-            if received > 2**20:
-                release_memory()
+            # what a request reads or unpacks is freed when it ends, but glibc keeps freed memory
+            # in the heaps of the threads that used it (a .qdpx of a few hundred KB can unpack to
+            # tens of MB of text), so the process would stay as large as its largest requests
+            # together; the growth is measured, not the body, which says little of the work
+            grown = (resident_bytes() or 0) - (resident_before or 0)
+            if received > 2**20 or (resident_before is not None and grown > RELEASE_AFTER_GROWTH):
+                _releaser.ask()
 
     async def _run_app(self, request: Request, scope: Scope, receive: Receive, app_send: Send,
                        send: Send, state: dict) -> None:
@@ -210,14 +225,62 @@ class Guard:
 
 
 def release_memory() -> None:
-    """Give the memory a large request used back to the system (glibc keeps freed memory in
-    its heap otherwise, and the process stays as large as its largest request)."""
-    try:
-        import ctypes
+    """Give the memory freed since back to the system: glibc keeps it in each thread's heap
+    otherwise. ``malloc_trim`` goes through every thread's heap; where the C library has none
+    (not glibc), nothing is done."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+class _Releaser:
+    """Gives memory back in a thread of its own, so that no request waits for it (going through
+    heaps that hold hundreds of MB takes a good part of a second), once for all the requests that
+    asked in the meantime."""
+
+    def __init__(self):
+        self._wanted = threading.Event()
+        self._started = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def ask(self) -> None:
+        if _malloc_trim() is None:
+            return
+        with self._started:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="precode-release-memory",
+                                                daemon=True)
+                self._thread.start()
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            release_memory()
+
+
+_releaser = _Releaser()
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc
-        pass
+        return None
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def resident_bytes() -> int | None:
+    """The process's resident memory now (Linux), else None."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _client_key(request: Request) -> str:
