@@ -381,7 +381,8 @@ class ReviewOut(BaseModel):
     suggestion_id: int = Field(examples=[501])
     reviewer: str = Field(description="Who decided (for an import: who uploaded the file).",
                           examples=["amina"])
-    action: Literal["accept", "reject", "change", "add", "import", "consensus"] = Field(
+    action: Literal["accept", "reject", "change", "add", "import", "consensus", "undo"] = Field(
+        description="undo: the reviewer withdrew their own decision (pending for them again).",
         examples=["accept"])
     code: str | None = Field(examples=[CODE])
     coder: str | None = Field(default=None, description="For an import: the coder the project "

@@ -230,9 +230,10 @@ class Suggestion(Base):
 
 class Review(Base):
     """One decision: ``action`` accept, reject, change (to ``code``), add (a code the model
-    missed), import (a coding read from an uploaded project file) or consensus (an owner
-    settling the project's decision); ``code`` is the code the
-    segment carries after it (none after a rejection). For an import, ``reviewer_id`` is who
+    missed), import (a coding read from an uploaded project file), consensus (an owner
+    settling the project's decision) or undo (a person withdrawing their own decision: it is
+    pending for them again); ``code`` is the code the segment carries after it (none after a
+    rejection or an undo). For an import, ``reviewer_id`` is who
     uploaded the file and ``coder`` the person the file says coded it."""
 
     __tablename__ = "reviews"
@@ -248,7 +249,8 @@ class Review(Base):
 
 
 class Decision(Base):
-    """A person's current decision on a suggestion: ``status`` accepted, rejected or changed,
+    """A person's current decision on a suggestion (none: pending for them, or withdrawn by
+    them with an ``undo`` review): ``status`` accepted, rejected or changed,
     ``code`` the code the segment carries for them after it (none after a rejection).
     ``coder`` is whose decision it is: the reviewer's own name, or for an imported coding the
     coder the project file names (``reviewer_id`` then is who uploaded it). ``review_id``: the

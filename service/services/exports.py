@@ -14,8 +14,8 @@ What an export holds (``Selection``): one coder's codings (``coder``), the conse
 (``consensus``), the model's suggestions (``model``), or, by default, everything attributed: in
 the CSV the model and every coder (the table the agreement report is computed from), in the
 .qdpx every coder, the consensus, and the model's suggestions nobody rejected. The .qdpx also
-holds the memos on segments (a coder's export: that coder's own), each a REFI-QDA ``<Note>``
-that its author's selection of the segment refers to.
+holds the memos on segments (a coder's export: that coder's own; a consensus export: none), each
+a REFI-QDA ``<Note>`` that its author's selection of the segment refers to.
 """
 
 from __future__ import annotations
@@ -322,8 +322,11 @@ def _media_times(segment: Segment) -> dict:
 
 
 def _memo_notes(session: Session, project: Project, selection: Selection) -> list[dict]:
-    """The memos on the project's segments as notes for the .qdpx writers: every memo, or in
-    one coder's export that coder's own."""
+    """The memos on the project's segments as notes for the .qdpx writers: every memo, in one
+    coder's export that coder's own, and none in an export of only the consensus or the model
+    (a memo is its author's, and no author is in those)."""
+    if selection.coder is None and not selection.coders:
+        return []
     query = (select(Memo, User.name, Segment, Document)
              .join(User, User.id == Memo.author_id)
              .join(Segment, Segment.id == Memo.segment_id)

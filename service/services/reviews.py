@@ -1,6 +1,7 @@
 """The review loop: list suggestions (most informative first), accept, reject or change them,
-add codes the model missed, settle the project's consensus, keep memos. Every decision is a new
-``reviews`` row; nothing is deleted.
+add codes the model missed, withdraw one's own decision (undo), settle the project's consensus,
+keep memos. Every decision, and every withdrawal of one, is a new ``reviews`` row; no review is
+ever deleted.
 
 Each coder's decisions are their own (``decisions``: one row per suggestion and person): a
 listing shows the current user's own status, and another coder's decision never replaces it.
@@ -388,6 +389,86 @@ def decide(*, session: Session, project: Project, user: User, suggestion_id: int
     return review, True
 
 
+def _project_view(session: Session, suggestion: Suggestion) -> None:
+    """The suggestion's project view after a decision was withdrawn: the consensus where set,
+    else the latest decision still standing, else pending."""
+    if suggestion.consensus_status is not None:
+        return
+    latest = session.scalar(select(Decision).where(Decision.suggestion_id == suggestion.id)
+                            .order_by(Decision.review_id.desc(), Decision.id.desc()).limit(1))
+    suggestion.status, suggestion.decided_code = ((latest.status, latest.code)
+                                                  if latest is not None else ("pending", None))
+
+
+def _own_decision(session: Session, suggestion: Suggestion, user: User) -> Decision | None:
+    return session.scalar(select(Decision).where(Decision.suggestion_id == suggestion.id,
+                                                 Decision.reviewer_id == user.id,
+                                                 Decision.coder == user.name))
+
+
+def undo(*, session: Session, project: Project, user: User, suggestion_id: int,
+         note: str = "") -> Review:
+    """Withdraw ``user``'s own decision on one suggestion: it is pending for them again, and
+    no longer among their codings (exports, agreement, progress, the exemplar index). A parent
+    the sub-code implies follows: withdrawn with it, unless another of ``user``'s decisions on
+    its sub-codes still stands. The withdrawal is a review of its own (action ``undo``); the
+    earlier reviews stay in the audit trail."""
+    lock_segments(session, project.id, select(Suggestion.segment_id).where(
+        Suggestion.id == suggestion_id, Suggestion.project_id == project.id))
+    suggestion = _suggestion(session, project, suggestion_id)
+    if suggestion.status == "superseded":
+        raise Problem(409, "conflict", "this suggestion was replaced by a later pre-coding")
+    mine = _own_decision(session, suggestion, user)
+    if mine is None:
+        raise Problem(409, "nothing-to-undo", "you have no decision on this suggestion to undo "
+                                              "(it is pending for you)")
+    children = _children_decided(session, project, suggestion, user)
+    if children:
+        raise Problem(409, "conflict", f"your decision here follows your decision on the "
+                                       f"sub-code's suggestion {children[0].id}: undo that one")
+    review = _record(session, suggestion, user, "undo", None, note)
+    session.delete(mine)
+    session.flush()
+    _project_view(session, suggestion)
+    for parent, kids in _parents_of(session, project, suggestion):
+        standing = list(session.scalars(select(Decision).where(
+            Decision.suggestion_id.in_([k.id for k in kids]), Decision.reviewer_id == user.id,
+            Decision.coder == user.name).order_by(Decision.review_id)))
+        held = _own_decision(session, parent, user)
+        if not standing:
+            if held is not None:
+                session.delete(held)
+        else:  # as the sub-codes still decided say (see _decide_parents)
+            subtree = _subtree(project, parent.code)
+            accepted = any(d.status in DECIDED_ACCEPTED and d.code in subtree
+                           for d in standing)
+            status, code = ("accepted", parent.code) if accepted else ("rejected", None)
+            set_decision(session, parent, user, status, code,
+                         session.get(Review, standing[-1].review_id))
+        session.flush()
+        _project_view(session, parent)
+    session.commit()
+    return review
+
+
+def _children_decided(session: Session, project: Project, suggestion: Suggestion, user: User
+                      ) -> list[Suggestion]:
+    """The live model suggestions of sub-codes of ``suggestion``'s code on its segment that
+    ``user`` decided: their decisions decide this (implied) parent."""
+    book = project_codebook(project)
+    if suggestion.origin != "model" or suggestion.code not in book:
+        return []
+    below = book.descendants(suggestion.code)
+    if not below:
+        return []
+    return list(session.scalars(select(Suggestion).join(
+        Decision, Decision.suggestion_id == Suggestion.id).where(
+        Suggestion.segment_id == suggestion.segment_id, Suggestion.origin == "model",
+        Suggestion.status != "superseded", Suggestion.code.in_(below),
+        Decision.reviewer_id == user.id, Decision.coder == user.name)
+        .order_by(Suggestion.id)))
+
+
 def set_consensus(*, session: Session, project: Project, user: User, suggestion_id: int,
                   action: str, code: str | None = None, note: str = "") -> Review:
     """The project's consensus on one suggestion, set by an owner as a step of its own (the
@@ -594,8 +675,9 @@ def list_reviews(*, session: Session, project: Project, suggestion_id: int | Non
 def decided_codes(*, session: Session, project_id: int, segment_ids: list[int] | None = None
                   ) -> dict[int, list[str]]:
     """Segment id -> the codes the project settled on (the consensus where set, else the latest
-    decision), for every reviewed segment (possibly none)."""
-    reviewed = or_(exists(select(Review.id).where(Review.suggestion_id == Suggestion.id)),
+    decision standing), for every segment with a decision or a consensus (possibly no code).
+    A withdrawn decision (``undo``) counts for nothing."""
+    reviewed = or_(Suggestion.consensus_status.is_not(None),
                    exists(select(Decision.id).where(Decision.suggestion_id == Suggestion.id)))
     query = (select(Suggestion.segment_id, Suggestion.decided_code)
              .where(Suggestion.project_id == project_id, reviewed).distinct())

@@ -104,9 +104,13 @@ def test_twenty_suggestions_reviewed_with_the_keyboard_alone(page: Page, server,
 
     page.evaluate("window.notReloaded = true")
     keystrokes, order, expected = 0, [], {}
+    human = []  # (suggestion, border style) of the chips shown as a person's coding
     for i in range(20):
         current = shown(page)
         order.append(by_id[current])
+        human += page.evaluate("() => [...document.querySelectorAll('#context .chip.human')]"
+                               ".map(e => [Number(e.dataset.suggestion),"
+                               " getComputedStyle(e).borderTopStyle])")
         if i in (6, 13):  # another code: the second one offered
             key = "2"
             code = page.locator("#alternatives li:nth-child(2) button").get_attribute("data-code")
@@ -123,13 +127,31 @@ def test_twenty_suggestions_reviewed_with_the_keyboard_alone(page: Page, server,
     # the queue spreads near-duplicates out
     assert not any(near_duplicates(a, b) for a, b in zip(order, order[1:], strict=False))
 
-    # undo the last decision: it comes back, to be decided again
+    # a decided suggestion no longer looks like the model's: a solid, human coding
+    assert human, "no decided suggestion was on the screen next to another"
+    assert {sid for sid, _ in human} <= set(expected)
+    assert {style for _, style in human} == {"solid"}
+
+    # undo the last decision: it comes back pending, its decision withdrawn
     last = order[-1]["id"]
     page.keyboard.press("Backspace")
     keystrokes += 1
     page.wait_for_function("(id) => document.querySelector('#view-review').dataset.suggestion"
                            " === String(id)", arg=last)
-    expect(page.locator("#s-decided")).to_contain_text(expected[last][0])
+    expect(page.locator("#s-decided")).to_be_hidden()
+    expect(page.locator("#suggestion-title .badge")).to_be_visible()
+    chip = page.locator(f"#context .chip[data-suggestion='{last}']")
+    expect(chip).to_have_class(re.compile(r"\bai\b"))
+    assert chip.evaluate("e => getComputedStyle(e).borderTopStyle") == "dashed"
+    expect(page.locator("#my-progress [data-field=decided]")).to_have_text("19")
+    expect(page.locator("#my-progress [data-field=pending]")).to_have_text(
+        str(len(queue_before) - 19))
+    withdrawn = wait_for_statuses(ana, project_id, {last: ("pending", None)}, page)[last]
+    assert withdrawn["decisions"] == [] and withdrawn["reviews"][-1]["action"] == "undo"
+    assert last in {s["id"] for s in ana.pending(project_id)}
+    progress = ana.ok("get", f"/v1/projects/{project_id}/progress")
+    assert (progress["decided"], progress["pending"]) == (19, len(queue_before) - 19)
+    # and decided again
     page.keyboard.press("x")
     keystrokes += 1
     expected[last] = ("rejected", None)
@@ -137,25 +159,12 @@ def test_twenty_suggestions_reviewed_with_the_keyboard_alone(page: Page, server,
     assert keystrokes <= KEY_BUDGET
     assert page.evaluate("window.notReloaded") is True  # no page load in between
     got = wait_for_statuses(ana, project_id, expected, page)
-    assert [r["action"] for r in got[last]["reviews"]][-1] == "reject"
+    assert [r["action"] for r in got[last]["reviews"]][-2:] == ["undo", "reject"]
     assert {r["reviewer"] for g in got.values() for r in g["reviews"]} == {"ana"}
     # the coder's own progress
     expect(page.locator("#my-progress [data-field=decided]")).to_have_text("20")
     expect(page.locator("#my-progress [data-field=pending]")).to_have_text(
         str(len(queue_before) - 20))
-
-    # a decided suggestion no longer looks like the model's: a solid, human coding
-    page.keyboard.press("Backspace")
-    page.wait_for_function("(id) => document.querySelector('#view-review').dataset.suggestion"
-                           " === String(id)", arg=last)
-    page.keyboard.press("Backspace")
-    before_last = order[-2]
-    page.wait_for_function("(id) => document.querySelector('#view-review').dataset.suggestion"
-                           " === String(id)", arg=before_last["id"])
-    chip = page.locator(f"#context .chip[data-suggestion='{before_last['id']}']")
-    expect(chip).to_have_class(re.compile(r"\bhuman\b"))
-    assert chip.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid"
-    expect(page.locator("#suggestion-title .badge")).to_be_hidden()
 
     page.keyboard.press("?")
     expect(page.get_by_role("dialog", name="Keyboard shortcuts")).to_be_visible()
@@ -199,9 +208,16 @@ def _download(page: Page, button: str):
 
 
 def _latest_decisions(client, project_id: int, reviewer: str) -> dict[int, str | None]:
+    """Suggestion -> the code of the reviewer's decision standing on it (none: rejected)."""
     reviews = client.ok("get", f"/v1/projects/{project_id}/reviews",
                         params={"reviewer": reviewer, "limit": 1000})["items"]
-    return {r["suggestion_id"]: r["code"] for r in reviews}
+    latest: dict[int, str | None] = {}
+    for r in reviews:
+        if r["action"] == "undo":
+            latest.pop(r["suggestion_id"], None)
+        elif r["action"] != "consensus":
+            latest[r["suggestion_id"]] = r["code"]
+    return latest
 
 
 def test_export_holds_the_reviewed_codings(page: Page, server, project, tmp_path):
@@ -469,3 +485,140 @@ def test_usable_at_200_percent_zoom_with_the_keyboard(browser, server, project, 
             == "accepted"
     finally:
         context.close()
+
+
+def _suggestions(client, project_id: int, **params) -> list[dict]:
+    return client.ok("get", f"/v1/projects/{project_id}/suggestions",
+                     params={"limit": 500, **params})["items"]
+
+
+def test_an_owner_settles_the_consensus_on_the_page(page: Page, server, project):
+    ana, ben, project_id = project
+    # the first unsettled suggestion in text order that ana accepted; ben rejects it
+    accepted = {i for i, code in _latest_decisions(ana, project_id, "ana").items() if code}
+    unsettled = _suggestions(ana, project_id, consensus="pending", order="position")
+    split = next(n for n, s in enumerate(unsettled) if s["id"] in accepted)
+    target = unsettled[split]["id"]
+    ben.ok("post", f"/v1/projects/{project_id}/suggestions/{target}/review",
+           json={"action": "reject"})
+
+    sign_in(page, server.url, ana.token)
+    open_project(page)
+    page.get_by_role("radio", name="Settle the consensus").check()
+    page.get_by_role("button", name="Start reviewing").click()
+    expect(page.locator("#review-pane")).to_be_focused()
+    for expected in [s["id"] for s in unsettled[:split]]:  # space: on to the next one
+        assert shown(page) == expected
+        page.keyboard.press("Space")
+        wait_for_next(page, expected)
+    assert shown(page) == target
+    # each coder's own decision, side by side
+    decisions = page.locator("#consensus-decisions li")
+    expect(page.locator("#consensus-decisions li[data-coder=ana]")).to_have_attribute(
+        "data-status", "accepted")
+    expect(page.locator("#consensus-decisions li[data-coder=ben]")).to_have_attribute(
+        "data-status", "rejected")
+    expect(decisions).to_have_count(2)
+    expect(page.locator("#consensus-state")).to_have_text("Consensus: not settled yet.")
+    expect(page.get_by_role("button", name="Consensus: reject x")).to_be_visible()
+    page.keyboard.press("x")  # settled: rejected, and on to the next one
+    wait_for_next(page, target)
+    settled = ana.ok("get", f"/v1/projects/{project_id}/suggestions/{target}")
+    assert (settled["consensus"]["status"], settled["consensus"]["by"]) == ("rejected", "ana")
+    # the coders' own decisions stay as they were
+    assert settled["status"] == "accepted"
+    assert ben.ok("get", f"/v1/projects/{project_id}/suggestions/{target}")["status"] \
+        == "rejected"
+
+    # in the owner's own queue: c shows each coder's decision, then a settles the consensus
+    page.get_by_role("link", name="Falls clinic interviews").click()
+    page.get_by_role("radio", name="Most uncertain first").check()
+    page.get_by_role("button", name="Start reviewing").click()
+    expect(page.locator("#review-pane")).to_be_focused()
+    current = shown(page)
+    ben.ok("post", f"/v1/projects/{project_id}/suggestions/{current}/review",
+           json={"action": "accept"})
+    expect(page.locator("#consensus-decisions")).to_be_hidden()
+    page.keyboard.press("c")
+    expect(page.locator("#review-pane")).to_have_class(re.compile(r"\bconsensus-mode\b"))
+    expect(page.locator("#consensus-decisions li[data-coder=ben]")).to_have_attribute(
+        "data-status", "accepted")
+    page.keyboard.press("a")
+    expect(page.locator("#consensus-state")).to_contain_text("Consensus: accepted")
+    expect(page.locator("#review-pane")).not_to_have_class(re.compile(r"\bconsensus-mode\b"))
+    assert shown(page) == current  # still there: ana's own decision is still to be taken
+    expect(page.locator("#s-decided")).to_be_hidden()
+    mine = ana.ok("get", f"/v1/projects/{project_id}/suggestions/{current}")
+    assert mine["consensus"]["status"] == "accepted" and mine["status"] == "pending"
+    # c, then Esc: back to deciding for herself
+    page.keyboard.press("c")
+    expect(page.locator("#review-pane")).to_have_class(re.compile(r"\bconsensus-mode\b"))
+    page.keyboard.press("Escape")
+    expect(page.locator("#review-pane")).not_to_have_class(re.compile(r"\bconsensus-mode\b"))
+    page.keyboard.press("a")
+    wait_for_next(page, current)
+    for _ in range(50):
+        mine = ana.ok("get", f"/v1/projects/{project_id}/suggestions/{current}")
+        if mine["status"] == "accepted":
+            break
+        page.wait_for_timeout(100)
+    assert mine["status"] == "accepted"
+
+
+def test_the_consensus_is_not_offered_to_coders(page: Page, server, project):
+    _, ben, project_id = project
+    sign_in(page, server.url, ben.token)
+    open_project(page)
+    expect(page.get_by_role("radio", name="Settle the consensus")).to_be_hidden()
+    page.get_by_role("button", name="Start reviewing").click()
+    expect(page.locator("#review-pane")).to_be_focused()
+    current = shown(page)
+    expect(page.locator("#consensus")).to_be_hidden()
+    page.keyboard.press("c")
+    expect(page.locator("#review-pane")).not_to_have_class(re.compile(r"\bconsensus-mode\b"))
+    assert shown(page) == current
+    assert ben.ok("get", f"/v1/projects/{project_id}/suggestions/{current}")["consensus"] is None
+
+
+def test_export_of_whose_codings_you_choose(page: Page, server, project):
+    ana, ben, project_id = project
+    settled = {s["id"]: s for consensus in ("accepted", "rejected", "changed")
+               for s in _suggestions(ana, project_id, consensus=consensus, parents="true")}
+    assert {s["consensus"]["status"] for s in settled.values()} >= {"accepted", "rejected"}
+    sign_in(page, server.url, ana.token)
+    open_project(page)
+
+    def exported(choice: str, button: str = "CSV") -> str:
+        page.get_by_label("Whose codings").select_option(label=choice)
+        with open(_download(page, button).path(), encoding="utf-8", newline="") as f:
+            return f.read()
+
+    # the consensus: what the owner settled, and nothing else
+    text = exported("The consensus")
+    assert text == ana.get(f"/v1/projects/{project_id}/export.csv",
+                           params={"consensus": "true"}).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and {r["coder"] for r in rows} == {"precode consensus"}
+
+    def unit(s: dict) -> str:
+        return f"{s['document']}:{s['segment']['start']}-{s['segment']['end']}"
+
+    assert {r["unit"] for r in rows} == {unit(s) for s in settled.values()}
+    coded = {(r["unit"], r["code"]) for r in rows if r["code"]}
+    for s in settled.values():
+        c = s["consensus"]
+        if c["status"] in ("accepted", "changed"):
+            assert (unit(s), c["code"]) in coded
+            assert any(r["reviewer"] == "ana" for r in rows if r["unit"] == unit(s))
+    # one named coder's codings; your own
+    bens = list(csv.DictReader(io.StringIO(exported("ben"))))
+    assert bens and {r["coder"] for r in bens} == {"ben"}
+    anas = list(csv.DictReader(io.StringIO(exported("Yours (ana)"))))
+    assert anas and {r["coder"] for r in anas} == {"ana"}
+    qdpx = _download(page, "REFI-QDA (.qdpx)")
+    with zipfile.ZipFile(qdpx.path()) as archive:
+        project_xml = archive.read("project.qde").decode("utf-8")
+    assert 'name="ana"' in project_xml and 'name="ben"' not in project_xml
+    # everyone again: the model and every coder
+    everyone = list(csv.DictReader(io.StringIO(exported("Everyone"))))
+    assert {"precode model", "ana", "ben"} <= {r["coder"] for r in everyone}

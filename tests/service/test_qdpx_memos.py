@@ -111,6 +111,10 @@ def test_a_coders_export_holds_their_own_memos(memoed, owner):
     assert [(n["author"], n["text"]) for n in notes_of(qde(res.content))] == [
         (ana, "quoting her manager,\r\nnot her own view & <sic>"),
         (ana, "off topic\ufffdbut telling")]  # not ben's
+    # the consensus is nobody's own: its export carries no one's memos
+    res = owner.get(f"/v1/projects/{memoed['pid']}/export.qdpx", params={"consensus": "true"})
+    assert res.status_code == 200, res.text
+    assert notes_of(qde(res.content)) == []
 
 
 @pytest.mark.reference_data

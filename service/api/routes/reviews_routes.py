@@ -102,13 +102,15 @@ def decision_out(decision: Decision, reviewer: str) -> DecisionOut:
                        decided_at=decision.decided_at)
 
 
-def _detail(access, session, suggestion_id: int) -> SuggestionDetail:
+def _detail(access, session, suggestion_id: int, *, seen: bool = False) -> SuggestionDetail:
+    """``seen``: the person decided on it a moment ago (so blind coding hides nothing more)."""
     item = svc.get_suggestion(session=session, project=access.project, user=access.user,
                               suggestion_id=suggestion_id)
     history = svc.review_history(session=session, suggestion=item.suggestion)
     decisions = svc.decisions_on(session=session, suggestion=item.suggestion)
     if access.project.blind and access.role != "owner":  # no anchoring on colleagues either
-        if item.mine is None and not svc.has_coded(session, item.segment, access.user):
+        if (item.mine is None and not seen
+                and not svc.has_coded(session, item.segment, access.user)):
             raise Problem(403, "blind", "the project codes blind: code the segment first "
                                         "(POST .../segments/{id}/blind or .../codings)")
         decisions = [(d, name) for d, name in decisions if d.reviewer_id == access.user.id]
@@ -195,6 +197,24 @@ def review(suggestion_id: PathId, body: ReviewIn, access: CoderAccess, session: 
         models.catch_up(access.project.id)
     elif idempotency_key is not None:
         response.headers["Idempotency-Replayed"] = "true"
+    return detail
+
+
+@router.delete("/suggestions/{suggestion_id}/review", response_model=SuggestionDetail)
+def undo(suggestion_id: PathId, access: CoderAccess, session: SessionDep, models: ModelsDep,
+         response: Response) -> SuggestionDetail:
+    """Undo: withdraw your own decision on a suggestion, which is pending for you again. It no
+    longer counts among your codings (exports, agreement, your progress, the evidence the
+    model shows); a parent suggestion the sub-code stands for is withdrawn with it. Other
+    coders' decisions and the consensus stay as they are. The withdrawal is recorded in the
+    audit trail (action `undo`, its row named by the `Review-Id` header); nothing is deleted
+    from it. 409 when you have no decision on it."""
+    review_row = svc.undo(session=session, project=access.project, user=access.user,
+                          suggestion_id=suggestion_id)
+    detail = _detail(access, session, suggestion_id, seen=True)
+    session.commit()  # the connection goes back before the model takes the withdrawal in
+    response.headers["Review-Id"] = str(review_row.id)
+    models.catch_up(access.project.id)
     return detail
 
 

@@ -69,6 +69,22 @@ export const review = (id, suggestionId, action, code) =>
     body: code ? { action, code } : { action }, headers: { "Idempotency-Key": newKey() },
   });
 
+// undo: withdraw your own decision; the suggestion is pending for you again (409 when you have
+// none on it)
+export const undo = (id, suggestionId) => call("DELETE", `${project(id)}/suggestions/${suggestionId}/review`);
+
+// one suggestion with each person's decision on it (`decisions`) and its review history
+export const suggestion = (id, suggestionId) => call("GET", `${project(id)}/suggestions/${suggestionId}`);
+
+// the project's consensus (owners): accept | reject | change (with code)
+export const consensus = (id, suggestionId, action, code) =>
+  call("POST", `${project(id)}/suggestions/${suggestionId}/consensus`, {
+    body: code ? { action, code } : { action },
+  });
+
+// [{user_id, name, role}]
+export const members = (id) => call("GET", `${project(id)}/members`);
+
 // {code, min_confidence, dry_run}: with dry_run only counts what would be accepted
 export const bulkAccept = (id, body) => call("POST", `${project(id)}/suggestions/bulk-accept`, { body });
 
@@ -117,9 +133,10 @@ export async function agreementPairs(id, params) {
   }
 }
 
-// the export as a Blob with its file name: kind is csv or qdpx
-export async function exportFile(id, kind) {
-  const res = await call("GET", `${project(id)}/export.${kind}`, { raw: true });
+// the export as a Blob with its file name: kind is csv or qdpx; params: {coder} (one coder's
+// codings) or {consensus: true} (the project's consensus), none for everyone's
+export async function exportFile(id, kind, params) {
+  const res = await call("GET", `${project(id)}/export.${kind}`, { raw: true, query: params });
   const disposition = res.headers.get("Content-Disposition") || "";
   const match = /filename="([^"]+)"/.exec(disposition);
   return { blob: await res.blob(), name: match ? match[1] : `project-${id}.${kind}` };

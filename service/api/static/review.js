@@ -19,6 +19,7 @@ const state = {
   pending: 0,
   chain: Promise.resolve(), // decisions are sent one after another, in order
   preview: null, // the bulk-accept filters last previewed
+  consensusMode: false, // owners: a, x and 1-9 settle the project's consensus instead
 };
 
 // ---- small helpers ------------------------------------------------------------------------
@@ -201,7 +202,10 @@ async function myDecisions(id) {
   const ids = new Set();
   for (let offset = 0; ; offset += 1000) {
     const page = await api.reviews(id, { reviewer: state.user.name, limit: 1000, offset });
-    for (const r of page.items) if (r.action !== "add" && r.action !== "import") ids.add(r.suggestion_id);
+    for (const r of page.items) {
+      if (r.action === "undo") ids.delete(r.suggestion_id);
+      else if (!["add", "import", "consensus"].includes(r.action)) ids.add(r.suggestion_id);
+    }
     if (offset + page.items.length >= page.total || !page.items.length) return ids;
   }
 }
@@ -265,6 +269,8 @@ async function renderProject() {
   // what your role allows: coders decide, owners export
   $("#bulk").hidden = p.role === "viewer";
   $("#export").hidden = p.role !== "owner";
+  $("#consensus-order").hidden = p.role !== "owner";
+  if (p.role === "owner") await fillExportChoice();
   show("project");
   say(`${p.name}: ${state.pending} suggestion(s) pending`);
 }
@@ -278,9 +284,11 @@ class Queue {
 
   query() {
     const { order, code, document } = this.spec;
-    if (order === "code") return { code, order: "uncertainty" };
-    if (order === "document") return { document_id: document, order: "position" };
-    return { order: "uncertainty" };
+    // the consensus: every suggestion not yet settled, whoever decided it
+    if (order === "consensus") return { consensus: "pending", order: "position" };
+    if (order === "code") return { code, order: "uncertainty", status: "pending" };
+    if (order === "document") return { document_id: document, order: "position", status: "pending" };
+    return { order: "uncertainty", status: "pending" };
   }
 
   async fill() {
@@ -288,7 +296,7 @@ class Queue {
     // still pending: the ones not yet seen here (past those skipped in this session)
     let fresh = [];
     for (let offset = 0; !fresh.length; offset += 200) {
-      const page = await api.suggestions(this.projectId, { ...this.query(), status: "pending", limit: 200, offset });
+      const page = await api.suggestions(this.projectId, { ...this.query(), limit: 200, offset });
       fresh = page.items.filter((s) => !this.seen.has(s.id));
       if (offset + page.items.length >= page.total || !page.items.length) break;
     }
@@ -297,7 +305,7 @@ class Queue {
       this.done = true;
       return;
     }
-    if (this.spec.order !== "document") fresh = diversify(fresh, this.items.slice(this.pos, this.pos + 1));
+    if (this.spec.order === "uncertainty" || this.spec.order === "code") fresh = diversify(fresh, this.items.slice(this.pos, this.pos + 1));
     // what is still ahead is kept in its order; the new ones come after it
     this.items.push(...fresh);
   }
@@ -324,6 +332,7 @@ async function openReview(params) {
   }
   const what = spec.order === "code" ? `code ${label(spec.code)}`
     : spec.order === "document" ? (state.docs.find((d) => String(d.id) === spec.document) || {}).name
+    : spec.order === "consensus" ? "the consensus"
     : "most uncertain first";
   crumbs(["Projects", "#/"], [state.project.name, `#/p/${state.project.id}`], [`Review: ${what}`]);
   $("#review-back").href = `#/p/${state.project.id}`;
@@ -435,6 +444,8 @@ async function renderItem() {
                    onclick: () => decide("change", c.id) },
       el("kbd", { text: String(i + 1) }), ` ${c.label}`))));
   showMemos(item.segment.id);
+  setConsensusMode(queue.spec.order === "consensus");
+  showConsensus(item);
   $("#queue-pos").textContent = `${queue.pos + 1} of ${queue.items.length}${queue.done ? "" : "+"} in this queue`;
   $("#view-review").dataset.suggestion = item.id;
 }
@@ -479,6 +490,10 @@ async function saveMemo(event) {
 }
 
 function decide(action, code) {
+  if (state.consensusMode) {
+    settle(action, code);
+    return;
+  }
   const queue = state.queue;
   const item = queue && queue.current();
   if (!item) return;
@@ -525,6 +540,8 @@ async function skip() {
   await advance();
 }
 
+// undo: back to the last suggestion decided here, your decision on it withdrawn (pending for you
+// again, and counted so); in the consensus queue, back to the last one settled, to settle again
 async function undo() {
   const queue = state.queue;
   const last = queue && queue.history.pop();
@@ -532,10 +549,127 @@ async function undo() {
     say("Nothing to undo");
     return;
   }
-  await state.chain; // the decision has reached the server
+  await state.chain; // the decision has reached the server (or was taken back)
+  const item = last.item;
   queue.pos = last.index;
+  if (queue.spec.order !== "consensus" && item.status !== "pending") {
+    const projectId = state.project.id;
+    const before = { status: item.status, decided_code: item.decided_code };
+    const cached = state.docCache.get(item.segment.document_id);
+    const stored = cached && cached.suggestions.get(item.id);
+    const pending = { status: "pending", decided_code: null };
+    Object.assign(item, pending);
+    if (stored) Object.assign(stored, pending);
+    state.pending += 1;
+    state.decided -= 1;
+    showProgress();
+    state.chain = state.chain.then(() => api.undo(projectId, item.id)).then((detail) => {
+      Object.assign(item, { status: detail.status, decided_code: detail.decided_code });
+      if (stored) Object.assign(stored, { status: detail.status, decided_code: detail.decided_code });
+    }).catch((error) => {
+      // not withdrawn: the decision stands on the page too
+      Object.assign(item, before);
+      if (stored) Object.assign(stored, before);
+      state.pending -= 1;
+      state.decided += 1;
+      showProgress();
+      if (queue.current() === item) renderItem();
+      fail(error);
+    });
+    say(`Undone: ${item.label} is pending again`);
+  } else {
+    say(`Back to ${item.label}: ${queue.spec.order === "consensus" ? "settle it again" : "decide it"}`);
+  }
   await renderItem();
-  say(`Back to ${last.item.label}: decide again`);
+}
+
+// ---- the consensus (owners) -------------------------------------------------------------------
+const isOwner = () => !!state.project && state.project.role === "owner";
+
+function verdict(status, code) {
+  return status === "changed" ? `changed to ${label(code)}` : status === "accepted" ? `accepted (${label(code)})` : status;
+}
+
+function setConsensusMode(on) {
+  state.consensusMode = on && isOwner();
+  const pane = $("#review-pane");
+  pane.classList.toggle("consensus-mode", state.consensusMode);
+  $("#btn-consensus").setAttribute("aria-pressed", String(state.consensusMode));
+  $("#consensus-hint").hidden = !state.consensusMode;
+  $("#consensus-hint .leave").hidden = !!state.queue && state.queue.spec.order === "consensus";
+  $("#btn-consensus").hidden = !!state.queue && state.queue.spec.order === "consensus";
+  $(".actions", pane).setAttribute("aria-label", state.consensusMode ? "Settle the consensus" : "Decide");
+  $("#btn-accept").firstChild.textContent = state.consensusMode ? "Consensus: accept " : "Accept ";
+  $("#btn-reject").firstChild.textContent = state.consensusMode ? "Consensus: reject " : "Reject ";
+}
+
+// the consensus panel: the consensus set so far and, while settling it (or just settled), each
+// coder's own decision
+async function showConsensus(item, detail) {
+  const box = $("#consensus");
+  box.hidden = !isOwner();
+  if (!isOwner()) return;
+  const list = $("#consensus-decisions");
+  const stateLine = (c) => {
+    $("#consensus-state").textContent = c ? `Consensus: ${verdict(c.status, c.code)}, set by ${c.by || "an owner"}.`
+      : "Consensus: not settled yet.";
+    box.dataset.consensus = c ? c.status : "pending";
+  };
+  stateLine(item.consensus);
+  if (!detail && !state.consensusMode) {
+    list.hidden = true;
+    list.replaceChildren();
+    return;
+  }
+  list.hidden = false;
+  if (!detail) {
+    list.replaceChildren(el("li", { class: "muted", text: "Loading each coder's decision..." }));
+    try {
+      detail = await api.suggestion(state.project.id, item.id);
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    if (state.queue.current() !== item) return; // moved on meanwhile
+  }
+  item.consensus = detail.consensus;
+  stateLine(detail.consensus);
+  list.replaceChildren(...detail.decisions.map((d) => el("li", { "data-coder": d.coder, "data-status": d.status },
+    el("b", { text: d.coder }), `: ${verdict(d.status, d.code)}`,
+    d.reviewer !== d.coder ? el("span", { class: "muted", text: ` (imported by ${d.reviewer})` }) : null)));
+  if (!detail.decisions.length) list.append(el("li", { class: "muted", text: "No coder has decided it yet." }));
+  $("#view-review").dataset.consensusShown = item.id;
+}
+
+function toggleConsensus() {
+  const item = state.queue && state.queue.current();
+  if (!item || !isOwner() || state.queue.spec.order === "consensus") return;
+  setConsensusMode(!state.consensusMode);
+  say(state.consensusMode ? `Settling the consensus on ${item.label}: a, x or 1-9` : "Back to your own decision");
+  showConsensus(item);
+}
+
+async function settle(action, code) {
+  const queue = state.queue;
+  const item = queue && queue.current();
+  if (!item) return;
+  clearError();
+  try {
+    await state.chain;
+    const detail = await api.consensus(state.project.id, item.id, action, code);
+    item.consensus = detail.consensus;
+    say(`Consensus on ${item.label}: ${verdict(detail.consensus.status, detail.consensus.code)}`);
+    if (queue.spec.order === "consensus") {
+      queue.history.push({ index: queue.pos, item });
+      await advance();
+    } else if (queue.current() === item) {
+      setConsensusMode(false);
+      await showConsensus(item, detail);
+      $("#review-pane").focus({ preventScroll: true });
+    }
+  } catch (error) {
+    fail(error);
+  }
 }
 
 // ---- blind coding -----------------------------------------------------------------------------
@@ -716,10 +850,44 @@ function bulkChanged() {
 }
 
 // ---- exports ----------------------------------------------------------------------------------
+// whose codings an export holds: everyone's, one coder's (you, or another member), or the
+// consensus
+async function fillExportChoice() {
+  const select = $("#export-who");
+  const chosen = select.value;
+  let names = [];
+  try {
+    names = (await api.members(state.project.id)).map((m) => m.name).filter((n) => n !== state.user.name).sort();
+  } catch (error) {
+    if (!(error instanceof api.ApiError && error.status === 404)) throw error;
+  }
+  select.replaceChildren(
+    el("option", { value: "", text: "Everyone" }),
+    el("option", { value: `coder:${state.user.name}`, text: `Yours (${state.user.name})` }),
+    ...names.map((n) => el("option", { value: `coder:${n}`, text: n })),
+    el("option", { value: "consensus", text: "The consensus" }));
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  describeExport();
+}
+
+function describeExport() {
+  const who = $("#export-who").value;
+  $("#export-about").textContent = who === "consensus" ? "The consensus owners settled (\u201cprecode consensus\u201d)."
+    : who.startsWith("coder:") ? `What ${who.slice("coder:".length)} accepted, with when and how.`
+    : "The model and each coder as separate coders (in the .qdpx, the consensus too).";
+}
+
+function exportParams() {
+  const who = $("#export-who").value;
+  if (who === "consensus") return { consensus: "true" };
+  if (who.startsWith("coder:")) return { coder: who.slice("coder:".length) };
+  return {};
+}
+
 async function download(kind) {
   clearError();
   try {
-    const { blob, name } = await api.exportFile(state.project.id, kind);
+    const { blob, name } = await api.exportFile(state.project.id, kind, exportParams());
     const url = URL.createObjectURL(blob);
     const link = el("a", { href: url, download: name, hidden: true });
     document.body.append(link);
@@ -840,6 +1008,13 @@ function onKey(event) {
     onBlindKey(event);
     return;
   }
+  if (event.key === "Escape" && state.consensusMode && document.body.dataset.view === "review"
+      && state.queue && state.queue.spec.order !== "consensus" && target.id !== "memo-text"
+      && !target.closest("dialog")) {
+    event.preventDefault();
+    toggleConsensus();
+    return;
+  }
   if (target.id === "memo-text") {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) saveMemo(event);
     else if (event.key === "Escape") $("#review-pane").focus({ preventScroll: true });
@@ -864,6 +1039,9 @@ function onKey(event) {
   } else if (event.key === "x" || event.key === "X") {
     event.preventDefault();
     decide("reject");
+  } else if ((event.key === "c" || event.key === "C") && isOwner()) {
+    event.preventDefault();
+    toggleConsensus();
   } else if (event.key === "m" || event.key === "M") {
     event.preventDefault();
     $("#memo-text").focus();
@@ -919,11 +1097,13 @@ function init() {
   for (const button of document.querySelectorAll("[data-export]")) {
     button.addEventListener("click", () => download(button.dataset.export));
   }
+  $("#export-who").addEventListener("change", describeExport);
   $("#agreement-load").addEventListener("click", loadAgreement);
   $("#btn-accept").addEventListener("click", () => decide("accept"));
   $("#btn-reject").addEventListener("click", () => decide("reject"));
   $("#btn-skip").addEventListener("click", skip);
   $("#btn-undo").addEventListener("click", undo);
+  $("#btn-consensus").addEventListener("click", toggleConsensus);
   $("#memo-form").addEventListener("submit", saveMemo);
   $("#blind-form").addEventListener("submit", codeBlind);
   $("#blind-filter").addEventListener("input", (event) => filterCodes(event.target.value));
