@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -80,6 +82,8 @@ def load_encoder(path: str | Path | None = None, *, device: str | None = None):
 def encode(model, texts: list[str], *, batch_size: int = 64, progress: bool = False
            ) -> np.ndarray:
     """L2-normalised float32 embeddings, one row per text (with either backend)."""
+    import numpy as np  # here, not above: the command line imports this module at start
+
     if getattr(model, "backend", None) == "onnx":
         return model.encode(list(texts), batch_size=batch_size)
     if not texts:

@@ -12,7 +12,6 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from models.suggester import is_model_dir
 from training.args import TrainingArguments
 from training.model_cache import ModelCache, Report, install
 
@@ -57,6 +56,8 @@ def ensure_builtin_model(home: Path, *, cache: Path, progress: bool = True, stag
 
     ``report`` hears what it is waiting for and how far along it is; ``stop`` cancels a wait or a
     build (``training.model_cache.BuildCancelled``)."""
+    from models.suggester import is_model_dir
+
     target = builtin_model_dir(home, args)
     if is_model_dir(target) and not force:
         return target

@@ -27,8 +27,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from models.suggester import is_model_dir
-
 BUILD_LOG = "builds.jsonl"
 
 # what the wait or the build has reached: a status line and the share done (None: unknown)
@@ -195,3 +193,11 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return {}
+
+
+def is_model_dir(path: Path) -> bool:
+    """``models.suggester.is_model_dir``, imported when first needed (``precode serve`` reads
+    the built-in model's settings, and so imports this module, before its port is bound)."""
+    from models.suggester import is_model_dir as complete
+
+    return complete(path)
