@@ -11,6 +11,7 @@ __all__, __getattr__ = lazy_exports(__name__, {
     "Suggestion": "models.suggester",
     "Evidence": "models.suggester",
     "SegmentSuggestions": "models.suggester",
+    "SuggestionRequest": "models.suggester",
     "is_model_dir": "models.suggester",
     "read_manifest": "models.suggester",
     "load_encoder": "models.encoder",

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.scoring import row_products
+
 
 class MultiLabelHead:
     def __init__(self, C: float = 4.0, class_weight: str | None = "balanced",
@@ -51,7 +53,8 @@ class MultiLabelHead:
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(X, dtype=np.float32) @ self.coef_.T + self.intercept_
+        # each row on its own: a text's scores are the same alone or with others
+        return row_products(X, self.coef_) + self.intercept_
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         z = np.clip(self.decision_function(X), -40, 40)

@@ -20,6 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def row_products(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b.T`` in float32, each row of ``a`` on its own: a row's products do not depend on
+    the rows beside it. A BLAS matrix product rounds differently with the number of rows, so a
+    text's confidences and evidence would change (in the last digits, now and then in the
+    rounded ones) with the texts it is suggested together with."""
+    return np.einsum("nd,md->nm", np.asarray(a, dtype=np.float32),
+                     np.asarray(b, dtype=np.float32))
+
+
 def neighbour_vote(sims: np.ndarray, ids: np.ndarray, exemplar_labels: np.ndarray,
                    exclude: np.ndarray | None = None) -> np.ndarray:
     """``exemplar_labels`` is the exemplars' multi-hot (n_exemplars, n_classes) matrix.

@@ -32,7 +32,7 @@ from corpus.codebook import Codebook, read_yaml, to_yaml
 from corpus.errors import PrecodeInputError
 from models.head import MultiLabelHead
 from models.index import ExemplarIndex
-from models.scoring import blend, neighbour_vote, platt, recalibrated, rollup
+from models.scoring import blend, neighbour_vote, platt, recalibrated, rollup, row_products
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,15 @@ class SegmentSuggestions:
     @property
     def no_code(self) -> bool:
         return not self.suggestions
+
+
+@dataclass(frozen=True)
+class SuggestionRequest:
+    """One caller's texts and options, for :meth:`Suggester.suggest_many`."""
+
+    texts: tuple[str, ...]
+    min_confidence: float | None = None
+    top_k: int | None = None
 
 
 class Suggester:
@@ -213,22 +222,42 @@ class Suggester:
         A code is suggested when its confidence reaches its calibrated threshold (and
         ``min_confidence``, when given). ``top_k`` keeps the best k.
         """
+        [results] = self.suggest_many([SuggestionRequest(tuple(texts), min_confidence, top_k)],
+                                      n_evidence=n_evidence, all_scores=all_scores,
+                                      batch_size=batch_size)
+        return results
+
+    def suggest_many(self, requests: list[SuggestionRequest], *, n_evidence: int = 3,
+                     all_scores: bool = False, batch_size: int = 64
+                     ) -> list[list[SegmentSuggestions]]:
+        """``suggest`` for several requests in one pass (one head pass, one exemplar search, one
+        evidence pass for all their texts), each with its own options. Each request gets exactly
+        what ``suggest`` gives it alone: a text's embedding and scores never depend on the texts
+        beside it (the int8 encoder runs each text alone, the torch encoder each request's texts
+        together, and the scores are computed row by row)."""
+        texts = [t for r in requests for t in r.texts]
         if not texts:
-            return []
-        emb = self.embed(list(texts), batch_size=batch_size)
-        conf, columns, _, _ = self.confidences(emb, list(texts))
+            return [[] for _ in requests]
+        sizes = [len(r.texts) for r in requests]
+        if self.backend == "onnx" or len(requests) == 1:
+            emb = self.embed(texts, batch_size=batch_size)
+        else:  # torch pads a batch to its longest text: its embeddings depend on the batch
+            emb = np.vstack([self.embed(list(r.texts), batch_size=batch_size)
+                             for r in requests if r.texts])
+        conf, columns, _, _ = self.confidences(emb, texts)
         thresholds = self.calibration["thresholds"]
         limit = np.array([float(thresholds.get(code, 0.5)) for code in columns])
-        passing = conf >= limit
-        if min_confidence is not None:
-            passing &= conf >= min_confidence
+        floor = np.repeat([-np.inf if r.min_confidence is None else r.min_confidence
+                           for r in requests], sizes)
+        passing = (conf >= limit) & (conf >= floor[:, None])
+        top_k = [r.top_k for r, n in zip(requests, sizes, strict=True) for _ in range(n)]
         # the codes each text gets, best first (ties by code id), then their evidence: one
         # matrix product per code for all the texts it is suggested for
         chosen: list[list[tuple[float, str, float, int]]] = []
         for i, js in enumerate(_row_indices(passing)):
             passed = sorted(((float(conf[i, j]), columns[j], float(limit[j]), j) for j in js),
                             key=lambda x: (-x[0], x[1]))
-            chosen.append(passed[:top_k] if top_k is not None else passed)
+            chosen.append(passed[:top_k[i]] if top_k[i] is not None else passed)
         evidence = self._evidence(emb, [[code for _, code, _, _ in row] for row in chosen],
                                   n_evidence)
         results = []
@@ -242,7 +271,8 @@ class Suggester:
                 for code in self.codebook.codes:
                     scores.setdefault(code, 0.0)
             results.append(SegmentSuggestions(suggestions=suggestions, scores=scores))
-        return results
+        ends = np.cumsum(sizes).tolist()
+        return [results[end - n:end] for n, end in zip(sizes, ends, strict=True)]
 
     def _suggestion(self, code: str, confidence: float, threshold: float, embedding: np.ndarray,
                     n_evidence: int) -> Suggestion:
@@ -273,7 +303,7 @@ class Suggester:
             if len(positions) == 0:
                 out.update(((i, code), []) for i in rows)
                 continue
-            sims = np.asarray(embeddings[rows], dtype=np.float32) @ vectors[positions].T
+            sims = row_products(embeddings[rows], vectors[positions])  # row by row
             top = np.argsort(-sims, axis=1, kind="stable")[:, :n_evidence]
             for r, i in enumerate(rows):
                 out[i, code] = [Evidence(text=exemplars[p].text, codes=list(exemplars[p].codes),

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     builtin_args: dict = {}
     database_url: str | None = None  # default: SQLite at HOME/precode.db
     inference_concurrency: int = _default_workers()
+    # micro-batching: how long (ms) a suggestion request waits for concurrent ones for the same
+    # model to be suggested with it in one pass (each still gets exactly its own results);
+    # 0: each request runs alone
+    batch_wait_ms: float = 2.0
     torch_threads: int | None = None  # default: PyTorch's own choice (all cores)
     # the encoder: auto (the model's int8 ONNX export on CPU, PyTorch on a GPU), onnx or torch;
     # read where a model is loaded (models.encoder.BACKEND_ENV), with as many threads as PyTorch

@@ -12,6 +12,9 @@ there exactly once.
     PRECODE_TOKEN=...  PRECODE_PROJECT=7  locust -f eval/bench/locustfile.py --headless \\
         -u 20 -r 5 -t 60s --host http://127.0.0.1:8000
 
+With ``PRECODE_LOAD_PROFILE=suggest`` (``precode bench speed``) every client only asks for
+suggestions, 1 to 8 segments a request, with no pause between requests, and no project is made.
+
 ``PRECODE_TOKEN`` is an API token (``precode users create NAME --admin`` prints one).
 ``PRECODE_PROJECT`` is a project with suggestions to list; without it, one is made at the start
 (a transcript assembled from the seed corpus, uploaded and pre-coded), which counts against the
@@ -31,6 +34,9 @@ import urllib.request
 import uuid
 
 SEED = 0
+# "mixed" (researchers and reviewers, as above) or "suggest" (clients that only ask for
+# suggestions, without pausing)
+SUGGEST_ONLY = os.environ.get("PRECODE_LOAD_PROFILE", "mixed") == "suggest"
 SEGMENTS_PER_REQUEST = (1, 8)
 PREPARE_TIMEOUT_S = 300
 
@@ -99,7 +105,7 @@ if __name__ == "__main__":
 
 
 # ---- the load ----------------------------------------------------------------------------------
-from locust import HttpUser, between, events, task  # noqa: E402
+from locust import HttpUser, between, constant, events, task  # noqa: E402
 
 SEGMENTS = participant_segments()
 _project: dict[str, int] = {}
@@ -167,6 +173,8 @@ def _check_reviews(host: str | None) -> dict:
 
 @events.test_start.add_listener
 def _on_test_start(environment, **_kwargs):
+    if SUGGEST_ONLY:
+        return
     if os.environ.get("PRECODE_PROJECT"):
         _project["id"] = int(os.environ["PRECODE_PROJECT"])
     elif environment.host:
@@ -176,7 +184,7 @@ def _on_test_start(environment, **_kwargs):
 class Researcher(HttpUser):
     """A client of the API: mostly suggestions for a few segments at a time."""
 
-    weight = 2
+    weight = 0 if SUGGEST_ONLY else 2
     wait_time = between(0.5, 1.5)
 
     def on_start(self):
@@ -223,7 +231,7 @@ class Reviewer(HttpUser):
     """A coder working through the project's suggestions: accept or reject, one decision at a
     time, with the project's model in use (suggestions from it now and then)."""
 
-    weight = 1
+    weight = 0 if SUGGEST_ONLY else 1
     wait_time = between(0.5, 1.5)
 
     def on_start(self):
@@ -269,3 +277,13 @@ class Reviewer(HttpUser):
                               catch_response=True) as res:
             if res.status_code != 200:
                 res.failure(f"status {res.status_code}")
+
+
+class SuggestClient(HttpUser):
+    """A client that only asks for suggestions, as a researcher does, with no pause between
+    requests (the profile ``suggest``)."""
+
+    weight = 1 if SUGGEST_ONLY else 0
+    wait_time = constant(0)
+    on_start = Researcher.on_start
+    suggest = Researcher.suggest

@@ -5,6 +5,11 @@
   int8 ONNX backend encoding alone, and `precode code` pre-coding transcripts of those texts end to
   end in a fresh process (start, imports and model loading included), with their ratios. Wall-clock
   and CPU seconds both, since on a shared machine wall-clock alone is noisy.
+- The API in the same run (``api_seconds``, 0 skips it): one client sending one segment a request,
+  one after another (p50 beside a bare in-process PyTorch fp32 encode of one segment), and 20
+  locust clients without pause between requests (segments/s, errors, p50/p99), each with
+  micro-batching on (the default ``PRECODE_BATCH_WAIT_MS``) and off, against `precode serve` on
+  127.0.0.1 with a fresh PRECODE_HOME; locust runs on the same machine.
 - The same model's quality on real data with each backend (``npt_quotes_dev``: construct kappa and
   top-2, as ``eval.bench.real_data`` scores them), where the reference data is there.
 - Segments per second for encoding alone and for full suggestion (encode, head, neighbour vote,
@@ -22,16 +27,21 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 BATCH_SIZES = (1, 8, 64)
 TORCH_BATCH = 32
+API_CLIENTS = 20
+API_SEQUENTIAL = 200  # one-segment requests, one after another
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def segment_texts(excerpts, count_tokens, n: int = 4_000, tokens: int = 50, seed: int = 0
@@ -137,6 +147,160 @@ def backend_speed(model_dir: Path, texts: list[str], workdir: Path, *, n_docs: i
     return {"segments": n, "mean_tokens": mean_tokens, "documents": n_docs, "rows": rows,
             "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean()),
             "export": onnx_model.encoder.settings}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _bin(name: str) -> str | None:
+    """A console script of this environment (precode, locust), else the one on PATH."""
+    import shutil
+
+    here = Path(sys.executable).with_name(name)
+    return str(here) if here.exists() else shutil.which(name)
+
+
+@contextmanager
+def _serving(model_dir: Path, env: dict, log_path: Path, *, timeout: float = 300):
+    """``precode serve`` of ``model_dir`` on a free port of 127.0.0.1, until it is ready; yields
+    its address and stops it (Ctrl-C) afterwards."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = f"http://127.0.0.1:{port}"
+    with log_path.open("a") as out:
+        proc = subprocess.Popen([_bin("precode") or "precode", "serve", "--host", "127.0.0.1",
+                                 "--port", str(port), "--model", str(model_dir)], env=env,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{host}/readyz", timeout=2) as res:
+                    if res.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"precode serve did not become ready (log: {log_path})")
+            time.sleep(0.5)
+        yield host
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _sequential(host: str, token: str, texts: list[str], *, limit_s: float) -> dict:
+    """One client: one segment a request, each sent when the last was answered (one kept-alive
+    connection), for ``texts`` or ``limit_s`` seconds."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(host)
+    conn = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def send(text: str) -> int:
+        conn.request("POST", "/v1/suggest", headers=headers,
+                     body=json.dumps({"segments": [{"id": "s", "text": text}]}))
+        res = conn.getresponse()
+        res.read()
+        return res.status
+
+    for text in texts[:10]:  # warm-up
+        send(text)
+    latencies, errors = [], 0
+    start = time.perf_counter()
+    for text in texts:
+        t = time.perf_counter()
+        errors += send(text) != 200
+        latencies.append(1000 * (time.perf_counter() - t))
+        if time.perf_counter() - start > limit_s:
+            break
+    seconds = time.perf_counter() - start
+    conn.close()
+    return {"requests": len(latencies), "errors": errors, "segments_per_s": len(latencies) / seconds,
+            "p50_ms": _percentile(latencies, 50), "p99_ms": _percentile(latencies, 99)}
+
+
+def _locust(host: str, token: str, workdir: Path, label: str, *, clients: int,
+            seconds: float) -> dict | None:
+    """``clients`` locust clients asking for suggestions without pause, for ``seconds``
+    (``eval/bench/locustfile.py``, profile ``suggest``)."""
+    locust = _bin("locust")
+    if locust is None:
+        return None
+    summary = workdir / f"locust-{label}.json"
+    env = {**os.environ, "PRECODE_TOKEN": token, "PRECODE_LOAD_PROFILE": "suggest",
+           "PRECODE_LOAD_SUMMARY": str(summary)}
+    with (workdir / f"locust-{label}.log").open("w") as out:
+        subprocess.run([locust, "-f", str(Path(__file__).with_name("locustfile.py")),
+                        "--headless", "-u", str(clients), "-r", str(clients), "-t",
+                        f"{max(1, round(seconds))}s", "--host", host, "--only-summary",
+                        "--stop-timeout", "10"], env=env, cwd=ROOT, stdout=out,
+                       stderr=subprocess.STDOUT, timeout=seconds + 180)
+    if not summary.exists():
+        return None
+    data = json.loads(summary.read_text())
+    entry = next((e for e in data["endpoints"] if e["name"] == "POST /v1/suggest"), None)
+    if entry is None or not entry["requests"]:
+        return {"requests": 0, "errors": data["total"]["failures"]}
+    measured = entry["requests"] / entry["requests_per_s"]
+    return {"requests": entry["requests"], "errors": data["total"]["failures"],
+            "segments": data["suggest_segments"],
+            "segments_per_s": data["suggest_segments"] / measured,
+            "requests_per_s": entry["requests_per_s"], "p50_ms": entry["p50_ms"],
+            "p99_ms": entry["p99_ms"]}
+
+
+def api_speed(model_dir: Path, texts: list[str], workdir: Path, *, seconds: float = 60,
+              clients: int = API_CLIENTS, log=print) -> dict:
+    """The API on ``texts`` beside a bare in-process PyTorch fp32 encode of one segment, with
+    micro-batching on and off (see the module's docstring); each load run lasts ``seconds``."""
+    from models.suggester import Suggester
+    from service.settings import Settings
+
+    singles = texts[:API_SEQUENTIAL]
+    log(f"PyTorch fp32 encoding one segment at a time ({len(singles)} segments, in-process)")
+    torch_model = Suggester.load(model_dir, backend="torch")
+    for text in singles[:10]:
+        torch_model.embed([text], batch_size=1)
+    latencies = []
+    for text in singles:
+        t = time.perf_counter()
+        torch_model.embed([text], batch_size=1)
+        latencies.append(1000 * (time.perf_counter() - t))
+    del torch_model
+    out = {"clients": clients, "seconds": seconds,
+           "torch_encode_one": {"segments": len(latencies), "p50_ms": _percentile(latencies, 50),
+                                "p99_ms": _percentile(latencies, 99)},
+           "settings": []}
+    home = workdir / "api-home"
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PRECODE_HOME": str(home), "PRECODE_RATE_LIMIT_PER_MINUTE": "0"}
+    env.pop("PRECODE_MODEL_DIR", None)
+    created = subprocess.run([_bin("precode") or "precode", "users", "create", "bench", "--admin"],
+                             env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    token = created.stdout.strip().splitlines()[-1].strip()
+    default_wait = Settings.model_fields["batch_wait_ms"].default
+    for wait in (default_wait, 0.0):
+        label = f"wait-{wait:g}ms"
+        log(f"the API with micro-batching {'on' if wait else 'off'} (PRECODE_BATCH_WAIT_MS="
+            f"{wait:g}): one client, then {clients} clients for {seconds:g} s")
+        with _serving(model_dir, {**env, "PRECODE_BATCH_WAIT_MS": str(wait)},
+                      workdir / f"server-{label}.log") as host:
+            single = _sequential(host, token, singles, limit_s=min(seconds, 30))
+            load = _locust(host, token, workdir, label, clients=clients, seconds=seconds)
+        out["settings"].append({"batch_wait_ms": wait, "single": single, "load": load})
+    return out
 
 
 def backend_quality(model_dir: Path, quotes) -> dict:
@@ -286,16 +450,20 @@ def refit_speed(suggester, excerpts, workdir: Path) -> dict:
 
 
 def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
-        index_sizes=(2_000, 5_000, 10_000, 20_000, 100_000), n_segments: int = 4_000) -> Path:
+        index_sizes=(2_000, 5_000, 10_000, 20_000, 100_000), n_segments: int = 4_000,
+        api_seconds: float = 60) -> Path:
     import tempfile
 
     import torch
 
-    backends = quality = None
+    backends = quality = api = None
     if excerpts and suggester.path is not None:
         with tempfile.TemporaryDirectory(prefix="precode-bench-") as tmp:
             segments = segment_texts(excerpts, _token_counter(suggester.path), n_segments)
             backends = backend_speed(suggester.path, segments, Path(tmp), log=log)
+            if api_seconds > 0:
+                api = api_speed(suggester.path, segments, Path(tmp), seconds=api_seconds,
+                                log=log)
         quality = _real_quality(suggester.path, log)
     log("timing encoding and suggestion")
     speed = model_speed(suggester, texts)
@@ -312,7 +480,8 @@ def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
                f"{'GPU' if torch.cuda.is_available() else 'CPU only'}")
     manifest = suggester.manifest
     result = {"machine": machine, "model": str(suggester.path), "backend": suggester.backend,
-              "backends": backends, "quality": quality, "speed": speed, "index": index,
+              "backends": backends, "quality": quality, "api": api, "speed": speed,
+              "index": index,
               "batch": batch, "refit": refit,
               "training_seconds": manifest.get("training_seconds"),
               "training_excerpts": manifest.get("n_excerpts")}
@@ -320,6 +489,7 @@ def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
     (out_dir / "speed.json").write_text(json.dumps(result, indent=2))
     lines = ["# Speed", "", f"Written by `precode bench speed` on {machine}.", ""]
     lines += _backend_lines(backends, quality)
+    lines += api_lines(api)
     lines += ["## Encoding and suggestion", "",
               f"With the {suggester.backend} encoder. Medians of 3 runs.", "",
              "| batch size | encode segments/s | suggest segments/s |", "|---|---|---|"]
@@ -422,3 +592,40 @@ def _backend_lines(backends: dict | None, quality: dict | None) -> list[str]:
         lines += ["", f"Kappa lost to int8: {quality['kappa_lost']:+.3f} (the bar: at most "
                   "0.010).", ""]
     return lines
+
+
+def api_lines(api: dict | None) -> list[str]:
+    """The API section of speed.md."""
+    if not api:
+        return []
+    one = api["torch_encode_one"]
+    lines = ["## The API", "",
+             f"`precode serve` on 127.0.0.1 (one process, a fresh PRECODE_HOME, no rate limit), "
+             "in the same run: one client sending one segment a request (the texts above), each "
+             f"when the last was answered; then {api['clients']} locust clients "
+             "(`eval/bench/locustfile.py`, profile `suggest`: 1-8 seed-corpus turns a request, "
+             f"no pause between requests) for {api['seconds']:g} s, locust on the same machine. "
+             "Micro-batching on: concurrent requests are suggested together after waiting at "
+             "most `PRECODE_BATCH_WAIT_MS`; off: 0. Latencies are measured by the client.", "",
+             "| what | segments/s | errors | p50 ms | p99 ms |", "|---|---|---|---|---|",
+             f"| PyTorch fp32, one segment encoded in-process (no server, no head or evidence) "
+             f"| - | - | {one['p50_ms']:.1f} | {one['p99_ms']:.1f} |"]
+    for setting in api["settings"]:
+        wait = setting["batch_wait_ms"]
+        mode = f"micro-batching on ({wait:g} ms)" if wait else "micro-batching off"
+        single = setting["single"]
+        lines.append(f"| API, one client, one segment a request, {mode} | "
+                     f"{single['segments_per_s']:.1f} | {single['errors']} | "
+                     f"{single['p50_ms']:.1f} | {single['p99_ms']:.1f} |")
+        load = setting["load"]
+        if load is None:
+            lines.append(f"| API, {api['clients']} clients, {mode} | (locust not installed) "
+                         "| | | |")
+        elif load.get("requests"):
+            lines.append(f"| API, {api['clients']} clients (locust, "
+                         f"{load['segments'] / load['requests']:.1f} segments a request), "
+                         f"{mode} | {load['segments_per_s']:.1f} | {load['errors']} | "
+                         f"{load['p50_ms']:.0f} | {load['p99_ms']:.0f} |")
+        else:
+            lines.append(f"| API, {api['clients']} clients, {mode} | 0 | {load['errors']} | | |")
+    return lines + [""]

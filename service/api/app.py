@@ -1,5 +1,7 @@
 """The FastAPI app factory. The model is loaded and the database migrated in ``lifespan``, never
-at import time."""
+at import time. ``precode serve`` imports this module and runs the lifespan in the background,
+behind ``service.api.shell``, so nothing here delays the server's first answer; the lifespan runs
+on the event loop and so leaves every slow step (imports included) to threads."""
 
 from __future__ import annotations
 
@@ -11,7 +13,15 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from service.db.session import open_database
+from service.scratch import clean_scratch
+from service.services.agreement_jobs import AgreementRunner
+from service.services.jobs import JobContext
+from service.services.micro_batching import SuggestBatcher
+from service.services.model_loading import ModelLoader
+from service.services.project_models import ProjectModels
 from service.settings import Settings, get_settings
+from service.worker import JobWorker
 
 MULTIPART_SLACK = 64 * 1024  # room for the multipart envelope around an upload
 
@@ -32,25 +42,18 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from service.db.session import open_database
-        from service.services.jobs import JobContext
-        from service.services.model_loading import ModelLoader
-        from service.services.project_models import ProjectModels
-        from service.worker import JobWorker
-
         app.state.settings = settings
-        from service.scratch import clean_scratch
-
         await run_in_threadpool(clean_scratch, settings.home)  # what a crash left behind
-        settings.apply_torch_threads()
+        await run_in_threadpool(settings.apply_torch_threads)  # imports PyTorch when set
         # the threads that run requests; the database pool has a connection for each
         to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         app.state.inference_limit = asyncio.Semaphore(settings.inference_concurrency)
+        app.state.batcher = SuggestBatcher(wait_ms=settings.batch_wait_ms,
+                                           max_segments=settings.max_segments,
+                                           concurrency=settings.inference_concurrency)
         engine, app.state.sessions = await run_in_threadpool(
             partial(open_database, settings.sqlalchemy_url(), pool_size=settings.pool_size(),
                     pool_timeout=settings.db_wait_seconds))
-        from service.services.agreement_jobs import AgreementRunner
-
         app.state.agreement = AgreementRunner(
             inline_work=settings.agreement_inline_work,
             time_limit=settings.agreement_time_limit_seconds)
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None, *, suggester=None) -> FastAPI:
             yield
         finally:
             app.state.agreement.close()
+            await run_in_threadpool(app.state.batcher.close)
             if app.state.loader is not None:
                 await run_in_threadpool(app.state.loader.stop)
             if app.state.worker is not None:

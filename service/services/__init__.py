@@ -4,5 +4,5 @@
 
 One module per resource; the modules are the public API."""
 
-__all__ = ['documents', 'exports', 'imports', 'jobs', 'model_loading', 'project_models',
-           'projects', 'reviews', 'users']
+__all__ = ['documents', 'exports', 'imports', 'jobs', 'micro_batching', 'model_loading',
+           'project_models', 'projects', 'reviews', 'users']

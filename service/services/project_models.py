@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.suggester import Suggester
+from models.suggester import SegmentSuggestions, Suggester, SuggestionRequest
 from service.db.models import Segment
 from service.services.projects import current_version
 from service.services.reviews import decided_codes, review_mark, segments_reviewed_after
@@ -95,6 +95,12 @@ class ProjectModels:
         with self.lock(project_id):
             held = self.get(project_id)
             return held, held.suggester.suggest(texts, **kwargs) if texts else []
+
+    def suggest_many(self, project_id: int, requests: list[SuggestionRequest]
+                     ) -> list[list[SegmentSuggestions]]:
+        """Several requests for the project's model in one pass (``Suggester.suggest_many``)."""
+        with self.lock(project_id):
+            return self.get(project_id).suggester.suggest_many(requests)
 
     def catch_up(self, project_id: int) -> None:
         """Take in decisions just made (when the project's model is loaded; otherwise loading

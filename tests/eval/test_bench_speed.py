@@ -8,6 +8,8 @@ from eval.bench.datasets import load_npt_quotes
 from eval.bench.speed import (
     _backend_lines,
     _token_counter,
+    api_lines,
+    api_speed,
     backend_quality,
     backend_speed,
     segment_texts,
@@ -33,6 +35,20 @@ def test_backends_side_by_side(tiny_model, tmp_path):
     assert result["cosine_min"] > 0.9
     text = "\n".join(_backend_lines(result, None))
     assert "int8 ONNX, encoding only" in text and "`precode code`, end to end" in text
+
+
+@pytest.mark.slow
+def test_the_api_with_micro_batching_on_and_off(tiny_model, tmp_path):
+    texts = segment_texts(load_seed(), _token_counter(tiny_model), n=30)
+    result = api_speed(tiny_model, texts, tmp_path, seconds=3, clients=4, log=lambda _: None)
+    assert result["torch_encode_one"]["segments"] == 30
+    assert [s["batch_wait_ms"] for s in result["settings"]] == [2.0, 0.0]
+    for setting in result["settings"]:
+        assert setting["single"]["requests"] > 0 and setting["single"]["errors"] == 0
+        assert setting["load"]["requests"] > 0 and setting["load"]["errors"] == 0
+    text = "\n".join(api_lines(result))
+    assert "micro-batching on (2 ms)" in text and "micro-batching off" in text
+    assert "API, 4 clients (locust" in text
 
 
 def test_quality_with_each_backend(tiny_model, reference_data):

@@ -4,12 +4,18 @@ evidence."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Hashable
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from models.suggester import SegmentSuggestions, SuggestionRequest
 from service.api.deps import CurrentUser, ModelsDep, SettingsDep, SuggesterDep, ViewerAccess
 from service.api.schemas import EvidenceOut, Input
+from service.services.micro_batching import SuggestMany
 from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["suggest"])
@@ -62,16 +68,28 @@ def response(body: SuggestRequest, results) -> SuggestResponse:
         for seg, res in zip(body.segments, results, strict=True)])
 
 
+async def suggested(request: Request, body: SuggestRequest, key: Hashable,
+                    suggest_many: SuggestMany) -> list[SegmentSuggestions]:
+    """The results of ``body``: suggested together with the requests for the same model (``key``)
+    that arrive with it (micro-batching), each getting exactly its own results; or alone when
+    ``PRECODE_BATCH_WAIT_MS`` is 0."""
+    ask = SuggestionRequest(tuple(s.text for s in body.segments), body.min_confidence,
+                            body.top_k)
+    batcher = request.app.state.batcher
+    if batcher.enabled:
+        return await asyncio.wrap_future(batcher.submit(key, suggest_many, ask))
+    async with request.app.state.inference_limit:
+        [results] = await run_in_threadpool(suggest_many, [ask])
+    return results
+
+
 @router.post("/suggest", response_model=SuggestResponse)
 async def suggest(body: SuggestRequest, request: Request, suggester: SuggesterDep,
                   settings: SettingsDep, _: CurrentUser) -> SuggestResponse:
     """Suggestions per segment, exactly as `precode suggest` gives them, best first."""
     check_limits(body, settings)
-    texts = [s.text for s in body.segments]
-    async with request.app.state.inference_limit:
-        results = await run_in_threadpool(suggester.suggest, texts, top_k=body.top_k,
-                                          min_confidence=body.min_confidence)
-    return response(body, results)
+    return response(body, await suggested(request, body, "server model",
+                                          suggester.suggest_many))
 
 
 @router.post("/projects/{project_id}/suggest", response_model=SuggestResponse,
@@ -81,9 +99,6 @@ async def project_suggest(body: SuggestRequest, request: Request, access: Viewer
     """Suggestions from the project's current model; codings accepted in the project are
     evidence at once (ids ``segment-<id>``)."""
     check_limits(body, settings)
-    texts = [s.text for s in body.segments]
-    async with request.app.state.inference_limit:
-        _, results = await run_in_threadpool(models.suggest, access.project.id, texts,
-                                             top_k=body.top_k,
-                                             min_confidence=body.min_confidence)
-    return response(body, results)
+    pid = access.project.id
+    return response(body, await suggested(request, body, ("project", pid),
+                                          partial(models.suggest_many, pid)))
