@@ -5,9 +5,11 @@ How it was chosen (``python -m eval.bench.quantization`` measures the variants a
 ``eval/results/quantization.md``): dynamic int8 quantization with one scale per weight column
 (``per_channel``), signed int8 weights, every MatMul and the fused Attention quantized, of the graph
 fused by ONNX Runtime's transformer optimizer (attention, layer norms, GELU; it needs the encoder
-exported with eager attention). On the built-in model, one thread, each text alone: 2.7 times
-PyTorch fp32 in CPU time, cosine to fp32 0.982 at worst and 0.992 on average. One scale per weight
-matrix (the default) was as fast but fell to a cosine of 0.90; unsigned weights took 1.6 times as
+exported with eager attention). On the built-in model, one thread, each text alone, on a CPU
+with AVX-512 VNNI: 2.7 times PyTorch fp32 in CPU time (with AVX2 alone, int8 products are
+slower: about 1.8 times, ``int8_instructions``), cosine to fp32 0.982 at worst and 0.992 on
+average. One scale per weight matrix (the default) was as fast but fell to a cosine of 0.90;
+unsigned weights took 1.6 times as
 long; leaving Attention in fp32 was slower (2.1 times PyTorch) for a cosine of 0.985; reduce_range
 changed nothing. The same graph unfused was 4-8% faster in two runs at the same fidelity: within
 the noise of a shared machine, and a candidate to measure again.
@@ -62,6 +64,24 @@ EXPORT_SETTINGS = {"format": EXPORT_FORMAT, "opset": 17, "attention": "eager", "
 class ExportError(RuntimeError):
     """The encoder cannot be exported to the fast backend (an architecture or pooling it does
     not handle); the torch encoder is used instead."""
+
+
+def int8_instructions() -> str:
+    """The CPU's instructions for int8 matrix products, which decide how much faster the int8
+    encoder is than PyTorch fp32 (measured: about 5 times in CPU time with AVX-512 VNNI, under 2
+    times with AVX2 alone; ``eval/results/speed.md`` names the one it ran on)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return "unknown"
+    for flag, name in (("amx_int8", "AMX"), ("avx512_vnni", "AVX-512 VNNI"),
+                       ("avx_vnni", "AVX-VNNI"), ("avx512bw", "AVX-512 (no VNNI)"),
+                       ("avx2", "AVX2 (no VNNI)")):
+        if flag in flags:
+            return name
+    return "no AVX2" if flags else "unknown"
 
 
 def weights_digest(encoder_dir: str | Path) -> str:

@@ -476,8 +476,11 @@ def run(out_dir: Path, suggester, *, texts: list[str], excerpts=None, log=print,
             batch = batch_speed(suggester, excerpts, Path(tmp))
             log("refitting head and index")
             refit = refit_speed(suggester, excerpts, Path(tmp))
+    from models.onnx_encoder import int8_instructions
+
     machine = (f"{platform.machine()}, {torch.get_num_threads()} threads, "
-               f"{'GPU' if torch.cuda.is_available() else 'CPU only'}")
+               f"{'GPU' if torch.cuda.is_available() else 'CPU only'}, int8 instructions: "
+               f"{int8_instructions()}")
     manifest = suggester.manifest
     result = {"machine": machine, "model": str(suggester.path), "backend": suggester.backend,
               "backends": backends, "quality": quality, "api": api, "speed": speed,
