@@ -106,13 +106,18 @@ def measure(url: str, token: str, project_id: int, decisions: int) -> dict:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
-        answers: dict[str, list[float]] = {"review": [], "bulk-accept": []}
+        answers: dict[str, list[float]] = {"review": [], "bulk-accept": [], "undo": []}
 
         def finished(request):
-            for kind in answers:
-                if request.method == "POST" and request.url.split("?")[0].endswith(kind):
-                    timing = request.timing
-                    answers[kind].append(timing["responseEnd"] - timing["requestStart"])
+            path = request.url.split("?")[0]
+            kind = next((k for k in ("review", "bulk-accept") if path.endswith(k)), None)
+            if kind == "review" and request.method == "DELETE":
+                kind = "undo"  # the decision withdrawn
+            elif request.method != "POST":
+                kind = None
+            if kind is not None:
+                timing = request.timing
+                answers[kind].append(timing["responseEnd"] - timing["requestStart"])
 
         page.on("requestfinished", finished)
         page.goto(url + "/")
@@ -134,8 +139,10 @@ def measure(url: str, token: str, project_id: int, decisions: int) -> dict:
         deadline = time.monotonic() + 120
         while len(answers["review"]) < done and time.monotonic() < deadline:
             page.wait_for_timeout(50)  # every decision answered
-        page.keyboard.press("Backspace")  # back to the last one
-        page.wait_for_timeout(500)
+        page.keyboard.press("Backspace")  # back to the last one, its decision withdrawn
+        deadline = time.monotonic() + 30
+        while not answers["undo"] and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
         keys, shown = page.evaluate("[window.benchKeys, window.benchShown]")
 
         def to_screen(k: float) -> list[float]:
@@ -155,6 +162,7 @@ def measure(url: str, token: str, project_id: int, decisions: int) -> dict:
     return {"decisions": done, "key_to_next_suggestion": _stats(to_next),
             "undo_to_suggestion_back": _stats(undo) if undo else None,
             "decision_answer": _stats(answers["review"]),
+            "undo_answer": _stats(answers["undo"]) if answers["undo"] else None,
             "bulk_preview_answer": _stats(answers["bulk-accept"]),
             "healthz_answer": _stats(healthz)}
 
@@ -166,6 +174,7 @@ def write(result: dict, out_dir: Path) -> Path:
     rows = [("key press to the next suggestion on the screen", "key_to_next_suggestion"),
             ("undo: key press to the last suggestion back", "undo_to_suggestion_back"),
             ("the server's answer to a decision", "decision_answer"),
+            ("the server's answer to an undo (the decision withdrawn)", "undo_answer"),
             ("the server's answer to a bulk-accept preview", "bulk_preview_answer"),
             ("the server's answer to GET /healthz (the floor)", "healthz_answer")]
     lines = ["# The review page's speed", "",

@@ -30,7 +30,7 @@ if [[ $# -ge 1 ]]; then
     MODEL="$1"
 elif [[ -n "${MODEL_HOME:-}" ]]; then
     MODEL="$(PRECODE_HOME="$MODEL_HOME" "$PYTHON" -c \
-        'from training.builtin import builtin_model_dir; print(builtin_model_dir())')"
+        'import os; from training.builtin import builtin_model_dir; print(builtin_model_dir(os.environ["PRECODE_HOME"]))')"
 else
     echo "usage: $0 MODEL_DIR   (or set MODEL_HOME to a PRECODE_HOME with the built-in model)" >&2
     exit 2
@@ -114,6 +114,12 @@ summary_json, out, model, users, spawn_rate, run_time, workers, server_errors = 
 summary = json.load(open(summary_json))
 
 
+def int8_instructions() -> str:
+    from models.onnx_encoder import int8_instructions as probe
+
+    return probe()
+
+
 def cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -138,7 +144,8 @@ lines = [
     f"each waiting 0.5-1.5 s between requests, against `precode serve --workers {workers}` on "
     f"127.0.0.1 (a fresh PRECODE_HOME); locust runs on the same machine.",
     "",
-    f"Machine: {os.cpu_count()} cores ({cpu_model()}), {platform.machine()}, CPU only; "
+    f"Machine: {os.cpu_count()} cores ({cpu_model()}, int8 instructions: "
+    f"{int8_instructions()}), {platform.machine()}, CPU only; "
     f"Python {platform.python_version()}. Model: `{os.path.basename(model.rstrip('/'))}`. "
     f"Load average when the report was written: {os.getloadavg()[0]:.1f} (other work on the "
     "machine slows the server down as much as the clients do).",
