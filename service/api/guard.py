@@ -13,7 +13,7 @@
   ``RateLimit-Remaining`` and ``RateLimit-Reset``;
 - every answer says ``X-Content-Type-Options: nosniff``;
 - after a request during which the process grew (an upload unpacked, an export built), the
-  memory freed since is given back to the system.
+  memory freed since is given back to the system once no request is running.
 """
 
 from __future__ import annotations
@@ -79,7 +79,13 @@ class Guard:
         self.body_limit, self.max_in_flight, self.retry_after = (body_limit, max_in_flight,
                                                                  retry_after)
         self.in_flight = 0
+        self.last_end = 0.0  # when the last request ended (time.monotonic)
         self.rate = RateLimit(rate_per_minute) if rate_per_minute > 0 else None
+
+    def _busy(self) -> bool:
+        """Requests running, or one ended a moment ago: not the time to give memory back."""
+        return (self.in_flight > 0
+                or time.monotonic() - self.last_end < _Releaser.QUIET_SECONDS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -108,6 +114,7 @@ class Guard:
             await self._guarded(request, scope, receive, send, limit_headers)
         finally:
             self.in_flight -= 1
+            self.last_end = time.monotonic()
 
     async def _guarded(self, request: Request, scope: Scope, receive: Receive,
                        send: Send, extra_headers: list) -> None:
@@ -162,7 +169,7 @@ class Guard:
             # together; the growth is measured, not the body, which says little of the work
             grown = (resident_bytes() or 0) - (resident_before or 0)
             if received > 2**20 or (resident_before is not None and grown > RELEASE_AFTER_GROWTH):
-                _releaser.ask()
+                _releaser.ask(self._busy)
 
     async def _run_app(self, request: Request, scope: Scope, receive: Receive, app_send: Send,
                        send: Send, state: dict) -> None:
@@ -234,18 +241,25 @@ def release_memory() -> None:
 
 
 class _Releaser:
-    """Gives memory back in a thread of its own, so that no request waits for it (going through
-    heaps that hold hundreds of MB takes a good part of a second), once for all the requests that
-    asked in the meantime."""
+    """Gives memory back in a thread of its own, once for all the requests that asked in the
+    meantime, and only when the server has been idle for ``QUIET_SECONDS``: going through heaps
+    that hold hundreds of MB takes a good part of a second, and meanwhile every thread that
+    allocates (the event loop's included) waits, so trimming under load would stall every
+    request."""
+
+    QUIET_SECONDS = 0.5
 
     def __init__(self):
         self._wanted = threading.Event()
         self._started = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._busy = lambda: False
 
-    def ask(self) -> None:
+    def ask(self, busy) -> None:
+        """``busy()``: whether requests are running or ended less than ``QUIET_SECONDS`` ago."""
         if _malloc_trim() is None:
             return
+        self._busy = busy
         with self._started:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="precode-release-memory",
@@ -256,6 +270,8 @@ class _Releaser:
     def _run(self) -> None:
         while True:
             self._wanted.wait()
+            while self._busy():
+                time.sleep(self.QUIET_SECONDS)
             self._wanted.clear()
             release_memory()
 
