@@ -127,8 +127,9 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
              "systems. Every figure comes from texts the system did not train on. The systems are "
              "described in `eval/bench/systems.py`; `setfit` is stopped after as many contrastive "
              "pairs as precode's fine-tuning draws (the same CPU budget), `setfit_default` draws "
-             "every pair of its own default sampling (on fivewords and the seed corpus that "
-             "would be hundreds of thousands, days of CPU here, so it runs on ci_claims only). "
+             "every pair of its own default sampling, where a table has it (`--system "
+             "setfit_default`; on ci_claims 481 steps a fold, about 9 minutes on 2 cores; on "
+             "fivewords and the seed corpus hundreds of thousands of pairs, so never there). "
              "The row 'precode, PyTorch encoder' reads precode's model with PyTorch instead of "
              "the int8 ONNX encoder that is the default on CPU.", "",
              f"Machine: {machine}. Training arguments: `{json.dumps(args.to_dict())}`.", "",
