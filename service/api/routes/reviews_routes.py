@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Query, Response
 from sqlalchemy import select
 
 from service.api.deps import (
@@ -175,7 +175,7 @@ def get_suggestion(suggestion_id: PathId, access: ViewerAccess, session: Session
 
 @router.post("/suggestions/{suggestion_id}/review", response_model=SuggestionDetail)
 def review(suggestion_id: PathId, body: ReviewIn, access: CoderAccess, session: SessionDep,
-           models: ModelsDep, response: Response,
+           models: ModelsDep, response: Response, background: BackgroundTasks,
            idempotency_key: Annotated[str | None, Header(
                min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
                description="Any unique string (a UUID) per decision. Sending the same request "
@@ -193,8 +193,8 @@ def review(suggestion_id: PathId, body: ReviewIn, access: CoderAccess, session: 
     detail = _detail(access, session, suggestion_id)
     session.commit()  # the connection goes back before the model takes the decision in
     response.headers["Review-Id"] = str(decision.id)  # this decision's row in the audit trail
-    if recorded:
-        models.catch_up(access.project.id)
+    if recorded:  # after the answer: the next suggestion from the model catches up anyway
+        background.add_task(models.catch_up, access.project.id)
     elif idempotency_key is not None:
         response.headers["Idempotency-Replayed"] = "true"
     return detail
@@ -202,7 +202,7 @@ def review(suggestion_id: PathId, body: ReviewIn, access: CoderAccess, session: 
 
 @router.delete("/suggestions/{suggestion_id}/review", response_model=SuggestionDetail)
 def undo(suggestion_id: PathId, access: CoderAccess, session: SessionDep, models: ModelsDep,
-         response: Response) -> SuggestionDetail:
+         response: Response, background: BackgroundTasks) -> SuggestionDetail:
     """Undo: withdraw your own decision on a suggestion, which is pending for you again. It no
     longer counts among your codings (exports, agreement, your progress, the evidence the
     model shows); a parent suggestion the sub-code stands for is withdrawn with it. Other
@@ -214,7 +214,7 @@ def undo(suggestion_id: PathId, access: CoderAccess, session: SessionDep, models
     detail = _detail(access, session, suggestion_id, seen=True)
     session.commit()  # the connection goes back before the model takes the withdrawal in
     response.headers["Review-Id"] = str(review_row.id)
-    models.catch_up(access.project.id)
+    background.add_task(models.catch_up, access.project.id)  # after the answer, as a decision
     return detail
 
 
