@@ -316,7 +316,10 @@ class Queue {
 
   async next() {
     this.pos += 1;
-    if (this.items.length - this.pos < 5) await this.fill();
+    if (this.items.length - this.pos >= 5) return;
+    // more are fetched in the background while some are still ahead; waited for only when none is
+    if (!this.filling) this.filling = this.fill().finally(() => { this.filling = null; });
+    if (this.pos >= this.items.length) await this.filling;
   }
 }
 
