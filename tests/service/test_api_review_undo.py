@@ -11,32 +11,14 @@ import io
 import pytest
 
 from tests.service.conftest import CSV_TABLE, TRANSCRIPT, api_for, new_project, precode
+from tests.service.test_api_coders import detail, items, review
 from tests.service.test_api_projects import assert_problem
-
-
-def items(api, pid, **params) -> list[dict]:
-    res = api.get(f"/v1/projects/{pid}/suggestions", params={"limit": 500, **params})
-    assert res.status_code == 200, res.text
-    return res.json()["items"]
-
-
-def review(api, pid, sid, action, **body) -> dict:
-    res = api.post(f"/v1/projects/{pid}/suggestions/{sid}/review",
-                   json={"action": action, **body})
-    assert res.status_code == 200, res.text
-    return res.json()
 
 
 def undo(api, pid, sid) -> dict:
     res = api.delete(f"/v1/projects/{pid}/suggestions/{sid}/review")
     assert res.status_code == 200, res.text
     assert int(res.headers["Review-Id"]) > 0
-    return res.json()
-
-
-def detail(api, pid, sid) -> dict:
-    res = api.get(f"/v1/projects/{pid}/suggestions/{sid}")
-    assert res.status_code == 200, res.text
     return res.json()
 
 
