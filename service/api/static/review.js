@@ -150,7 +150,7 @@ async function loadUser() {
 function signOut() {
   api.setToken(null);
   Object.assign(state, { user: null, project: null, queue: null });
-  state.docCache.clear();
+  clearDocuments();
   window.location.hash = "#/";
   route();
 }
@@ -175,7 +175,7 @@ async function openProject(id) {
   state.project = project;
   state.book = { codes: book.codes, byId: new Map(book.codes.map((c) => [c.id, c])) };
   state.docs = docs;
-  state.docCache.clear();
+  clearDocuments();
   memoCache.clear();
   state.queue = null;
   state.blind = null;
@@ -346,21 +346,49 @@ async function openReview(params) {
   $("#review-pane").focus({ preventScroll: true });
 }
 
+const docLoading = new Map(); // document id -> the fetch of its data under way
+
 async function documentData(documentId) {
-  let data = state.docCache.get(documentId);
-  if (!data) {
-    const id = state.project.id;
-    const [segments, first] = await Promise.all([
-      api.segments(id, documentId),
-      api.suggestions(id, { document_id: documentId, order: "position", limit: 500 })]);
-    const all = [...first.items];
-    for (let offset = 500; offset < first.total; offset += 500) {
-      all.push(...(await api.suggestions(id, { document_id: documentId, order: "position", limit: 500, offset })).items);
-    }
-    data = { segments, suggestions: new Map(all.map((s) => [s.id, s])) };
-    state.docCache.set(documentId, data);
+  const data = state.docCache.get(documentId);
+  if (data) return data;
+  if (!docLoading.has(documentId)) {
+    const fetching = fetchDocumentData(documentId).then((fetched) => {
+      if (docLoading.get(documentId) === fetching) { // not cleared meanwhile
+        state.docCache.set(documentId, fetched);
+        docLoading.delete(documentId);
+      }
+      return fetched;
+    }, (error) => {
+      if (docLoading.get(documentId) === fetching) docLoading.delete(documentId);
+      throw error;
+    });
+    docLoading.set(documentId, fetching);
   }
-  return data;
+  return docLoading.get(documentId);
+}
+
+function clearDocuments() {
+  state.docCache.clear();
+  docLoading.clear();
+}
+
+async function fetchDocumentData(documentId) {
+  const id = state.project.id;
+  const [segments, first] = await Promise.all([
+    api.segments(id, documentId),
+    api.suggestions(id, { document_id: documentId, order: "position", limit: 500 })]);
+  const all = [...first.items];
+  for (let offset = 500; offset < first.total; offset += 500) {
+    all.push(...(await api.suggestions(id, { document_id: documentId, order: "position", limit: 500, offset })).items);
+  }
+  return { segments, suggestions: new Map(all.map((s) => [s.id, s])) };
+}
+
+// the documents of the next few suggestions are fetched while the coder reads this one
+function prefetchAhead(queue) {
+  for (const next of queue.items.slice(queue.pos + 1, queue.pos + 4)) {
+    documentData(next.segment.document_id).catch(() => {}); // fetched again when shown
+  }
 }
 
 function chip(s) {
@@ -401,6 +429,7 @@ async function renderItem() {
   }
   const data = await documentData(item.segment.document_id);
   if (queue.current() !== item) return; // moved on meanwhile
+  prefetchAhead(queue);
   const stored = data.suggestions.get(item.id);
   if (stored) Object.assign(item, { status: stored.status, decided_code: stored.decided_code });
 
@@ -834,7 +863,7 @@ async function bulkConfirm() {
   try {
     const out = await api.bulkAccept(state.project.id, { code: preview.code, min_confidence: preview.min_confidence });
     state.preview = null;
-    state.docCache.clear();
+    clearDocuments();
     state.queue = null;
     await loadProgress();
     await renderProject();
