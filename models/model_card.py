@@ -51,12 +51,20 @@ def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
     rec = calibration.get("recalibration")
     if rec:
         lines += _recalibration_section(rec)
-    rare = [c for c, n in m["code_counts"].items() if 0 < n < m["training_args"]["min_examples"]]
+    learnt = set(m["classes"])
+    rare = [c for c, n in m["code_counts"].items() if 0 < n and c not in learnt]
     unseen = [c for c, n in m["code_counts"].items()
               if n == 0 and c not in calibration["thresholds"]]
     lines += ["## Data", "", "| code | excerpts |", "|---|---|"]
     lines += [f"| {c} | {n} |" for c, n in m["code_counts"].items()]
     lines.append("")
+    if m.get("n_code_texts"):
+        lines += [f"Each code in use was also learnt from the codebook's own words (label, "
+                  f"definition, include note, examples): {m['n_code_texts']} texts, counted "
+                  f"{m['training_args'].get('code_text_weight', 1)} times each by the heads; a "
+                  "code coded fewer than "
+                  f"{m['training_args']['min_examples']} times is learnt when they make up the "
+                  "difference.", ""]
     if rare:
         lines += [f"Too few examples to learn (suggested only through parents, if at all): "
                   f"{', '.join(rare)}.", ""]

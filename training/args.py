@@ -11,6 +11,9 @@ class TrainingArguments:
 
     ``epochs=0`` skips fine-tuning: the base encoder is used frozen. ``lexical`` adds a TF-IDF head
     whose weight in the blend is chosen with the others (``blend_grid`` steps, summing to 1).
+    ``code_text_weight`` adds each code's own text in the codebook (its label, definition, include
+    note and examples; ``training.code_texts``) to what the heads learn from, as that many
+    examples of the code; 0 learns from the coded excerpts alone.
     """
 
     seed: int = 0
@@ -29,6 +32,7 @@ class TrainingArguments:
     min_heldout_positives: float = 5.0
     threshold_prior: float = 8.0
     max_pairs: int = 4000
+    code_text_weight: int = 2
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, rule: str) -> None:
@@ -49,6 +53,7 @@ class TrainingArguments:
              "blend_grid", "weights must lie in [0, 1]")
         need(self.threshold_prior >= 0, "threshold_prior", "must be 0 or more")
         need(self.max_pairs >= 1, "max_pairs", "must be at least 1")
+        need(self.code_text_weight >= 0, "code_text_weight", "must be 0 or more")
         need(self.min_heldout_positives >= 0, "min_heldout_positives", "must be 0 or more")
         self.blend_grid = tuple(float(w) for w in self.blend_grid)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,8 +20,8 @@ from models.metrics import report
 from models.scoring import best_threshold, blend, fit_platt, neighbour_vote, platt, rollup
 from training.args import TrainingArguments
 
-__all__ = ["calibrate", "choose_classes", "cross_fitted_metrics", "heldout_scores", "rolled_truth",
-           "shrunk_thresholds", "split_heldout"]
+__all__ = ["HeadExtra", "calibrate", "choose_classes", "cross_fitted_metrics", "heldout_scores",
+           "rolled_truth", "shrunk_thresholds", "split_heldout"]
 
 
 def choose_classes(excerpts: list[Excerpt], codebook: Codebook, min_examples: int
@@ -109,20 +110,43 @@ def rolled_truth(y: np.ndarray, classes: list[str], codebook: Codebook) -> np.nd
 
 
 def heldout_scores(emb: np.ndarray, y: np.ndarray, fit: list[int], held: list[int],
-                   classes: list[str], excerpts: list[Excerpt], args: TrainingArguments
+                   classes: list[str], excerpts: list[Excerpt], args: TrainingArguments,
+                   extra: HeadExtra | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Head probabilities, neighbour votes and (with ``args.lexical``) lexical probabilities for
-    the held-out excerpts, from the fit part only."""
-    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(emb[fit], y[fit], classes)
+    the held-out excerpts, from the fit part only. ``extra`` (the codebook's own texts, see
+    ``training.code_texts``) teaches the heads too, but is never an exemplar."""
+    extra = extra or HeadExtra.empty(emb.shape[1], len(classes))
+    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(
+        np.vstack([emb[fit], extra.emb]), np.vstack([y[fit], extra.y]), classes)
     index = ExemplarIndex(emb.shape[1])
     index.add(emb[fit], [Exemplar(text=excerpts[i].text, codes=excerpts[i].codes) for i in fit])
     sims, ids = index.search(emb[held], args.k_vote)
     lex = None
     if args.lexical:
         lexical = LexicalHead(C=args.head_C, random_state=args.seed).fit(
-            [excerpts[i].text for i in fit], y[fit], classes)
+            [excerpts[i].text for i in fit] + extra.texts, np.vstack([y[fit], extra.y]), classes)
         lex = lexical.predict_proba([excerpts[i].text for i in held])
     return head.predict_proba(emb[held]), neighbour_vote(sims, ids, y[fit]), lex
+
+
+@dataclass
+class HeadExtra:
+    """Examples the heads learn from beside the coded excerpts: embeddings, multi-hot codes and
+    texts, one row each (a row repeated counts as that many examples)."""
+
+    emb: np.ndarray
+    y: np.ndarray
+    texts: list[str]
+
+    @classmethod
+    def empty(cls, dim: int, n_classes: int) -> HeadExtra:
+        return cls(np.zeros((0, dim), dtype=np.float32), np.zeros((0, n_classes)), [])
+
+    @classmethod
+    def repeated(cls, emb: np.ndarray, y: np.ndarray, texts: list[str], times: int) -> HeadExtra:
+        return cls(np.repeat(emb, times, axis=0), np.repeat(y, times, axis=0),
+                   [t for t in texts for _ in range(times)])
 
 
 def cross_fitted_metrics(p: np.ndarray, v: np.ndarray, y: np.ndarray, classes: list[str],

@@ -31,12 +31,14 @@ from models.lexical import LexicalHead
 from models.suggester import Suggester
 from training.args import TrainingArguments
 from training.calibration import (
+    HeadExtra,
     calibrate,
     choose_classes,
     cross_fitted_metrics,
     heldout_scores,
     split_heldout,
 )
+from training.code_texts import code_examples
 from training.finetune import fine_tune, set_seed
 
 log = logging.getLogger(__name__)
@@ -48,20 +50,6 @@ def data_hash(excerpts: list[Excerpt]) -> str:
     for ex in excerpts:
         h.update(json.dumps([ex.text, sorted(ex.codes)], ensure_ascii=False).encode())
     return h.hexdigest()[:16]
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
@@ -88,7 +76,11 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     if unknown:
         raise PrecodeInputError(f"codes not in the codebook: {', '.join(unknown[:10])}",
                                 field="codes")
-    classes, counts = choose_classes(excerpts, codebook, args.min_examples)
+    used = {c for ex in excerpts for c in ex.codes}
+    code_texts = code_examples(codebook, used) if args.code_text_weight else []
+    # a code is learnt when its coded excerpts and its own texts make at least min_examples
+    classes, _ = choose_classes(excerpts + code_texts, codebook, args.min_examples)
+    _, counts = choose_classes(excerpts, codebook, args.min_examples)
     if not classes:
         raise PrecodeInputError(f"no code has at least {args.min_examples} examples",
                                 field="data")
@@ -108,29 +100,41 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
 
     n_pairs = 0
     if args.epochs > 0:
-        stage(f"fine-tuning the encoder on {len(fit)} excerpts")
-        n_pairs = fine_tune(encoder, [excerpts[i] for i in fit], codebook, args,
+        stage(f"fine-tuning the encoder on {len(fit)} excerpts"
+              + (f" and {len(code_texts)} codebook texts" if code_texts else ""))
+        # the codebook's texts join the pairs once: their words pull a code's excerpts together
+        tuned = [excerpts[i] for i in fit] + code_texts
+        n_pairs = fine_tune(encoder, tuned, codebook, args,
                             progress=progress, on_step=lambda s: done(tuning * s))
     done(tuning)
     known = known_embeddings if args.epochs == 0 and known_embeddings else {}
-    new_texts = list(dict.fromkeys(ex.text for ex in excerpts if ex.text not in known))
+    new_texts = list(dict.fromkeys(ex.text for ex in excerpts + code_texts
+                                   if ex.text not in known))
     stage(f"embedding {len(new_texts)} excerpts")
     fresh = dict(zip(new_texts, encode(encoder, new_texts, progress=progress), strict=True))
     emb = np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in excerpts]).astype(np.float32)
+    extra = HeadExtra.empty(emb.shape[1], len(classes))
+    if code_texts:
+        extra = HeadExtra.repeated(
+            np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in code_texts]
+                     ).astype(np.float32),
+            multi_hot(code_texts, classes), [ex.text for ex in code_texts], args.code_text_weight)
 
     done(tuning + (1 - tuning) * 0.45)
     stage(f"calibrating on {len(held)} held-out excerpts")
-    p, v, lex = heldout_scores(emb, y, fit, held, classes, excerpts, args)
+    p, v, lex = heldout_scores(emb, y, fit, held, classes, excerpts, args, extra)
     calibration = calibrate(p, v, y[held], classes, codebook, args, lex)
     metrics = cross_fitted_metrics(p, v, y[held], classes, codebook, args, lex)
 
     done(tuning + (1 - tuning) * 0.75)
     stage("fitting the head and the exemplar index on all excerpts")
-    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(emb, y, classes)
+    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(
+        np.vstack([emb, extra.emb]), np.vstack([y, extra.y]), classes)
     index = ExemplarIndex(emb.shape[1])
     index.add(emb, [Exemplar(text=ex.text, codes=ex.codes, id=ex.id) for ex in excerpts])
     lexical = (LexicalHead(C=args.head_C, random_state=args.seed).fit(
-        [ex.text for ex in excerpts], y, classes) if calibration["lexical_weight"] else None)
+        [ex.text for ex in excerpts] + extra.texts, np.vstack([y, extra.y]), classes)
+        if calibration["lexical_weight"] else None)
 
     manifest = {
         "precode_version": _version("precode"),
@@ -148,6 +152,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
         "n_fit": len(fit),
         "n_heldout": len(held),
         "n_pairs": n_pairs,
+        "n_code_texts": len(code_texts),
         "code_counts": counts,
         "heldout_metrics": metrics,
         "training_seconds": round(time.perf_counter() - started, 1),

@@ -131,7 +131,11 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
              "setfit_default`; on ci_claims 481 steps a fold, about 9 minutes on 2 cores; on "
              "fivewords and the seed corpus hundreds of thousands of pairs, so never there). "
              "The row 'precode, PyTorch encoder' reads precode's model with PyTorch instead of "
-             "the int8 ONNX encoder that is the default on CPU.", "",
+             "the int8 ONNX encoder that is the default on CPU. precode's heads and fine-tuning "
+             "also learn from the codebook's own text of each code in use (label, definition, "
+             "include note, examples; `code_text_weight`); `frozen_encoder_logreg_code_texts` "
+             "gives the frozen baseline the same texts. Variants of the method tried on the real "
+             "sets, kept or not, are at the end (`eval/bench/variants_tried.md`).", "",
              f"Machine: {machine}. Training arguments: `{json.dumps(args.to_dict())}`.", "",
              *(real or [])]
     if results:
@@ -177,7 +181,14 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
             cells = [_f(s["codes"]["per_code"][code]["f1"]) for s in r["systems"].values()]
             lines.append(f"| {code} | {support} | " + " | ".join(cells) + " |")
         lines.append("")
+    if VARIANTS_TRIED.is_file():
+        lines += ["", VARIANTS_TRIED.read_text(encoding="utf-8").strip(), ""]
     return "\n".join(lines)
+
+
+# one-off runs of variants of the method on the real sets, each with its figures (kept by hand:
+# a variant that lost is not rerun by the benchmark, but its result must not be lost)
+VARIANTS_TRIED = Path(__file__).with_name("variants_tried.md")
 
 
 REAL_DATASETS = ("npt_quotes_dev", "ci_claims", "fivewords")

@@ -4,6 +4,8 @@ asked for a calibrated confidence per code for new texts.
 - ``precode``: the shipped training (``training.train_model`` with the default arguments) and the
   ``Suggester`` that loads its model directory: exactly what a user gets.
 - ``frozen_encoder_logreg``: the base encoder's embeddings, one logistic regression per code.
+- ``frozen_encoder_logreg_code_texts``: the same, its head also learning from the codebook's own
+  texts as precode's heads do (``training.code_texts``): how much of precode's lead they make.
 - ``tfidf_logreg``: TF-IDF word and bigram features, one logistic regression per code.
 - ``setfit``: the ``setfit`` library's documented default recipe on the same base encoder
   (contrastive pairs by oversampling, CosineSimilarityLoss, one epoch, batch 16, body learning
@@ -35,10 +37,18 @@ from models.lexical import LexicalHead
 from models.scoring import blend, neighbour_vote, platt, rollup
 from models.suggester import Suggester
 from training.args import TrainingArguments
-from training.calibration import calibrate, choose_classes, heldout_scores, split_heldout
+from training.calibration import (
+    HeadExtra,
+    calibrate,
+    choose_classes,
+    heldout_scores,
+    split_heldout,
+)
+from training.code_texts import code_examples
 from training.train import train_model
 
-SYSTEMS = ["precode", "setfit", "frozen_encoder_logreg", "tfidf_logreg", "definition_zero_shot"]
+SYSTEMS = ["precode", "setfit", "frozen_encoder_logreg", "frozen_encoder_logreg_code_texts",
+           "tfidf_logreg", "definition_zero_shot"]
 # run only when asked for (``--system``): what they cost on 2 cores
 OPTIONAL_SYSTEMS = ["setfit_default"]
 
@@ -67,6 +77,15 @@ def run_system(name: str, train: list[Excerpt], codebook: Codebook, test_texts: 
         a = encode(base, [e.text for e in train])
         b = encode(base, test_texts)
         return _fitted_head(a, b, train, classes, codebook, head_only)
+    if name == "frozen_encoder_logreg_code_texts":
+        extras = code_examples(codebook, {c for e in train for c in e.codes})
+        classes, _ = choose_classes(train + extras, codebook, args.min_examples)
+        a = encode(base, [e.text for e in train])
+        b = encode(base, test_texts)
+        extra = HeadExtra.repeated(encode(base, [e.text for e in extras]),
+                                   multi_hot(extras, classes), [e.text for e in extras],
+                                   args.code_text_weight)
+        return _fitted_head(a, b, train, classes, codebook, head_only, extra)
     if name == "tfidf_logreg":
         a, b = tfidf_features([e.text for e in train], test_texts)
         return _fitted_head(a, b, train, classes, codebook, head_only)
@@ -100,22 +119,25 @@ def precode_backends(train: list[Excerpt], codebook: Codebook, test_texts: list[
 
 def fit_predict(f_train: np.ndarray, f_test: np.ndarray, train: list[Excerpt],
                 classes: list[str], codebook: Codebook, args: TrainingArguments,
-                test_texts: list[str] | None = None):
+                test_texts: list[str] | None = None, extra: HeadExtra | None = None):
     """Calibrate on a held-out share of the training texts, refit on all of them, score the test
     texts. Returns calibrated confidences (test x rolled-up columns), the columns, thresholds and
-    the blend weights (encoder head, lexical head)."""
+    the blend weights (encoder head, lexical head). ``extra`` teaches the encoder head too."""
     y = multi_hot(train, classes)
+    extra = extra or HeadExtra.empty(f_train.shape[1], len(classes))
     fit, held = split_heldout(train, classes, args)
-    p, v, lex = heldout_scores(f_train, y, fit, held, classes, train, args)
+    p, v, lex = heldout_scores(f_train, y, fit, held, classes, train, args, extra)
     cal = calibrate(p, v, y[held], classes, codebook, args, lex)
-    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(f_train, y, classes)
+    head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(
+        np.vstack([f_train, extra.emb]), np.vstack([y, extra.y]), classes)
     index = ExemplarIndex(f_train.shape[1])
     index.add(f_train, [Exemplar(text=e.text, codes=e.codes) for e in train])
     sims, ids = index.search(f_test, args.k_vote)
     lex_test = None
     if cal["lexical_weight"]:
         lex_test = LexicalHead(C=args.head_C, random_state=args.seed).fit(
-            [e.text for e in train], y, classes).predict_proba(test_texts)
+            [e.text for e in train] + extra.texts, np.vstack([y, extra.y]), classes
+        ).predict_proba(test_texts)
     s = blend(head.predict_proba(f_test), neighbour_vote(sims, ids, y), cal["blend_weight"],
               lex_test, cal["lexical_weight"])
     conf, columns = rollup(platt(s, cal["platt"]["a"], cal["platt"]["b"]), classes, codebook)
@@ -123,8 +145,9 @@ def fit_predict(f_train: np.ndarray, f_test: np.ndarray, train: list[Excerpt],
     return conf, columns, np.array([cal["thresholds"][c] for c in columns]), weights
 
 
-def _fitted_head(f_train, f_test, train, classes, codebook, args) -> Scores:
-    conf, columns, thresholds, _ = fit_predict(f_train, f_test, train, classes, codebook, args)
+def _fitted_head(f_train, f_test, train, classes, codebook, args, extra=None) -> Scores:
+    conf, columns, thresholds, _ = fit_predict(f_train, f_test, train, classes, codebook, args,
+                                               extra=extra)
     return Scores(conf=conf, columns=columns, pred=conf >= thresholds)
 
 
