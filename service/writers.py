@@ -10,8 +10,8 @@ from pathlib import Path
 
 from corpus.errors import PrecodeInputError
 from service.batch import write_csv, write_jsonl
+from service.names import MODEL_USER
 from service.report_html import write_html
-from service.services.users import MODEL_USER
 
 
 def document_text(path: Path, records: list[dict]) -> tuple[str, list[tuple[int, int]]]:

@@ -11,13 +11,9 @@ from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError
 from service.db.models import ApiToken, User, utcnow
+from service.names import CONSENSUS_USER, MODEL_USER
 from service.problems import Problem, not_found
 
-# The name under which the model's suggestions appear as a coder (in exports and agreement);
-# no person may take it.
-MODEL_USER = "precode model"
-# the name under which the project's consensus appears in exports
-CONSENSUS_USER = "precode consensus"
 TOKEN_PREFIX = "pc_"
 RESERVED_NAMES = {MODEL_USER.casefold(), CONSENSUS_USER.casefold(), "model"}
 
