@@ -197,3 +197,16 @@ def test_save_writes_a_whole_model_that_loads_with_its_exemplars(tiny_model, tmp
     assert not (out / "junk").exists() and is_model_dir(out)
     with pytest.raises(PrecodeInputError, match="missing precode.json"):
         read_manifest(tmp_path)
+
+
+def test_a_suggestion_as_a_dict_is_the_whole_dataclass(tiny_suggester):
+    from dataclasses import asdict
+
+    results = tiny_suggester.suggest(["We were never told why the audit changed, so we stopped.",
+                                      "Everyone on the ward agreed it was worth doing."],
+                                     min_confidence=0.0)
+    suggestions = [s for r in results for s in r.suggestions]
+    assert suggestions and any(s.evidence for s in suggestions)
+    for s in suggestions:
+        assert s.to_dict() == asdict(s)
+        assert list(s.to_dict()) == list(asdict(s))
