@@ -11,8 +11,12 @@ always a coded excerpt.
 
 from __future__ import annotations
 
+import numpy as np
+
 from corpus.codebook import Codebook
-from corpus.excerpts import Excerpt
+from corpus.excerpts import Excerpt, multi_hot
+from training.args import TrainingArguments
+from training.calibration import HeadExtra, choose_classes
 
 ID_PREFIX = "codebook:"
 
@@ -44,3 +48,22 @@ def code_examples(codebook: Codebook, used: set[str] | frozenset[str]) -> list[E
             out.append(Excerpt(text=text, codes=(code_id,), id=f"{ID_PREFIX}{code_id}:{k}",
                                coder="codebook"))
     return out
+
+
+def classes_with_code_texts(excerpts: list[Excerpt], codebook: Codebook, args: TrainingArguments
+                            ) -> tuple[list[str], list[Excerpt]]:
+    """The codes a model learns and the codebook texts it learns them from too (none when
+    ``args.code_text_weight`` is 0): a code is learnt when its coded excerpts and its own texts
+    make at least ``args.min_examples``."""
+    used = {c for ex in excerpts for c in ex.codes}
+    texts = code_examples(codebook, used) if args.code_text_weight else []
+    classes, _ = choose_classes(excerpts + texts, codebook, args.min_examples)
+    return classes, texts
+
+
+def head_extra(texts: list[Excerpt], emb: np.ndarray, classes: list[str],
+               args: TrainingArguments) -> HeadExtra:
+    """The codebook texts (embedded as ``emb``) as the heads' extra examples, each counted
+    ``args.code_text_weight`` times."""
+    return HeadExtra.repeated(emb.astype(np.float32), multi_hot(texts, classes),
+                              [ex.text for ex in texts], args.code_text_weight)

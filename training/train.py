@@ -38,7 +38,7 @@ from training.calibration import (
     heldout_scores,
     split_heldout,
 )
-from training.code_texts import code_examples
+from training.code_texts import classes_with_code_texts, head_extra
 from training.finetune import fine_tune, set_seed
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     if unknown:
         raise PrecodeInputError(f"codes not in the codebook: {', '.join(unknown[:10])}",
                                 field="codes")
-    used = {c for ex in excerpts for c in ex.codes}
-    code_texts = code_examples(codebook, used) if args.code_text_weight else []
-    # a code is learnt when its coded excerpts and its own texts make at least min_examples
-    classes, _ = choose_classes(excerpts + code_texts, codebook, args.min_examples)
+    classes, code_texts = classes_with_code_texts(excerpts, codebook, args)
     _, counts = choose_classes(excerpts, codebook, args.min_examples)
     if not classes:
         raise PrecodeInputError(f"no code has at least {args.min_examples} examples",
@@ -115,10 +112,8 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     emb = np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in excerpts]).astype(np.float32)
     extra = HeadExtra.empty(emb.shape[1], len(classes))
     if code_texts:
-        extra = HeadExtra.repeated(
-            np.stack([known.get(ex.text, fresh.get(ex.text)) for ex in code_texts]
-                     ).astype(np.float32),
-            multi_hot(code_texts, classes), [ex.text for ex in code_texts], args.code_text_weight)
+        extra = head_extra(code_texts, np.stack([known.get(ex.text, fresh.get(ex.text))
+                                                 for ex in code_texts]), classes, args)
 
     done(tuning + (1 - tuning) * 0.45)
     stage(f"calibrating on {len(held)} held-out excerpts")

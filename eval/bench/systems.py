@@ -44,7 +44,7 @@ from training.calibration import (
     heldout_scores,
     split_heldout,
 )
-from training.code_texts import code_examples
+from training.code_texts import classes_with_code_texts, head_extra
 from training.train import train_model
 
 SYSTEMS = ["precode", "setfit", "frozen_encoder_logreg", "frozen_encoder_logreg_code_texts",
@@ -78,13 +78,10 @@ def run_system(name: str, train: list[Excerpt], codebook: Codebook, test_texts: 
         b = encode(base, test_texts)
         return _fitted_head(a, b, train, classes, codebook, head_only)
     if name == "frozen_encoder_logreg_code_texts":
-        extras = code_examples(codebook, {c for e in train for c in e.codes})
-        classes, _ = choose_classes(train + extras, codebook, args.min_examples)
+        classes, texts = classes_with_code_texts(train, codebook, args)
         a = encode(base, [e.text for e in train])
         b = encode(base, test_texts)
-        extra = HeadExtra.repeated(encode(base, [e.text for e in extras]),
-                                   multi_hot(extras, classes), [e.text for e in extras],
-                                   args.code_text_weight)
+        extra = head_extra(texts, encode(base, [e.text for e in texts]), classes, args)
         return _fitted_head(a, b, train, classes, codebook, head_only, extra)
     if name == "tfidf_logreg":
         a, b = tfidf_features([e.text for e in train], test_texts)
