@@ -1,8 +1,13 @@
 """Coded excerpts: texts with the set of codes a coder gave them, in CSV and JSONL.
 
 Columns: ``text``, ``codes`` (code ids separated by ``;``, empty for an excerpt coded with nothing;
-in JSONL also a list), optional ``id``, ``coder``, ``document``, ``start``, ``end``. Any other
-JSONL keys are kept in ``meta``.
+in JSONL also a list), optional ``id``, ``coder``, ``document``, ``start``, ``end`` and
+``context``: the question the text answers (a survey's question, the interviewer's prompt). Any
+other columns and JSONL keys are kept in ``meta``, the context too (``meta["context"]``).
+
+A model trained on excerpts that carry a context reads each text with its context
+(``with_context``), when it learns and when it suggests: the same answer can mean different codes
+under different questions.
 """
 
 from __future__ import annotations
@@ -19,6 +24,26 @@ from corpus.errors import ExcerptError
 from corpus.textio import jsonl_objects, read_text
 
 COLUMNS = ["id", "text", "codes", "coder", "document", "start", "end"]
+CONTEXT = "context"
+
+
+CONTEXT_WORDS = 40  # a long interviewer turn ends with its question: its last words are kept
+
+
+def with_context(text: str, context: str | None) -> str:
+    """The text a context-reading model sees: the context (its last ``CONTEXT_WORDS`` words),
+    then the text; the text alone when there is no context."""
+    words = (context or "").split()
+    if not words:
+        return text
+    head = "… " if len(words) > CONTEXT_WORDS else ""
+    return f"{head}{' '.join(words[-CONTEXT_WORDS:])}: {text}"
+
+
+def context_of(excerpt) -> str | None:
+    """An excerpt's (or exemplar's) context, if it has one."""
+    value = excerpt.meta.get(CONTEXT)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 @dataclass
@@ -126,6 +151,8 @@ def read_excerpts(path: str | Path, codebook: Codebook | None = None, *,
             raise ExcerptError("end is before start", source=src, line=line, field="end")
         known = set(COLUMNS)
         meta = {k: v for k, v in row.items() if k not in known and v not in (None, "")}
+        if CONTEXT in meta and not isinstance(meta[CONTEXT], str):
+            raise ExcerptError("context must be text", source=src, line=line, field=CONTEXT)
         out.append(Excerpt(text=text, codes=tuple(codes),
                            id=str(row["id"]) if row.get("id") not in (None, "") else None,
                            coder=(row.get("coder") or coder) or None,
@@ -147,12 +174,15 @@ def write_excerpts(excerpts: Iterable[Excerpt], path: str | Path) -> Path:
             for ex in excerpts:
                 fh.write(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n")
         elif suffix == ".csv":
+            excerpts = list(excerpts)
+            contexts = any(context_of(ex) for ex in excerpts)
             writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(COLUMNS)
+            writer.writerow(COLUMNS + [CONTEXT] * contexts)
             for ex in excerpts:
                 writer.writerow([ex.id or "", ex.text, ";".join(ex.codes), ex.coder or "",
                                  ex.document or "", "" if ex.start is None else ex.start,
-                                 "" if ex.end is None else ex.end])
+                                 "" if ex.end is None else ex.end]
+                                + [context_of(ex) or ""] * contexts)
         else:
             tmp.unlink()
             raise ExcerptError("write coded excerpts as .csv or .jsonl", source=str(path))

@@ -432,7 +432,8 @@ def _table_rows(path: Path) -> Iterable[tuple[int, dict]]:
 def read_segments_table(path: str | Path, *,
                         interviewer_labels: Iterable[str] | None = None) -> list[Segment]:
     """Read ready-made segments from .csv or .jsonl: ``id``, ``text``; optional ``document``
-    (default: the file stem) and ``speaker``. Other columns go into ``meta``.
+    (default: the file stem), ``speaker`` and ``context`` (the question the segment answers).
+    Other columns go into ``meta``, the context too.
 
     Such a segment has no surrounding document, so its document text is taken to be its own text:
     ``start=0`` and ``end=len(text)``.
@@ -455,6 +456,9 @@ def read_segments_table(path: str | Path, *,
         if not isinstance(text, str) or not text.strip():
             raise TranscriptError("empty text", source=src, line=n, field="text")
         speaker = str(row.get("speaker") or "").strip() or None
+        if row.get("context") is not None and not isinstance(row["context"], str):
+            raise TranscriptError("context must be text (the question the segment answers)",
+                                  source=src, line=n, field="context")
         meta = {k: v for k, v in row.items()
                 if k not in ("id", "text", "document", "speaker") and v not in (None, "")}
         out.append(Segment(document=str(row.get("document") or path.stem), start=0, end=len(text),

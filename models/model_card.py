@@ -26,7 +26,11 @@ def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
         f"b = {calibration['platt']['b']:.3f}, k = {calibration['k_vote']} neighbours.",
         f"- Blend, mapping and thresholds were chosen on {m['n_heldout']} held-out excerpts "
         "(whole scenarios when the data has them) that neither encoder nor head had seen.",
-        "- Parent codes: noisy-OR of their children's confidences.", "",
+        "- Parent codes: noisy-OR of their children's confidences.",
+        *(["- Reads each text with its context, the question it answers (as it learnt its "
+           "excerpts): give new texts their question too (a `context` column or field; in a "
+           "transcript, the interviewer turn before an answer is its question)."]
+          if m.get("reads_context") else []), "",
         "## Held-out results", "",
         "Each half of the held-out excerpts was scored with settings chosen on the other half. "
         "These are estimates from one split; `precode bench quality` gives cross-validated ones.",

@@ -30,6 +30,7 @@ import numpy as np
 
 from corpus.codebook import Codebook, read_yaml, to_yaml
 from corpus.errors import PrecodeInputError
+from corpus.excerpts import CONTEXT, with_context
 from models.head import MultiLabelHead
 from models.index import ExemplarIndex
 from models.scoring import blend, neighbour_vote, platt, recalibrated, rollup, row_products
@@ -62,6 +63,7 @@ class Evidence:
     codes: list[str]
     similarity: float
     id: str | None = None
+    context: str | None = None  # the question the exemplar answered, where it had one
 
 
 @dataclass
@@ -79,7 +81,8 @@ class Suggestion:
         return {"code": self.code, "label": self.label, "confidence": self.confidence,
                 "threshold": self.threshold, "definition": self.definition,
                 "evidence": [{"text": e.text, "codes": list(e.codes), "similarity": e.similarity,
-                              "id": e.id} for e in self.evidence]}
+                              "id": e.id, "context": e.context}
+                             for e in self.evidence]}
 
 
 @dataclass
@@ -101,6 +104,9 @@ class SuggestionRequest:
     texts: tuple[str, ...]
     min_confidence: float | None = None
     top_k: int | None = None
+    # the question each text answers (None where there is none); read by a model trained with
+    # contexts (``Suggester.reads_context``), ignored by any other
+    contexts: tuple[str | None, ...] | None = None
 
 
 class Suggester:
@@ -148,6 +154,24 @@ class Suggester:
     def backend(self) -> str:
         """Which encoder runs: ``onnx`` (int8, CPU) or ``torch``."""
         return getattr(self.encoder, "backend", "torch")
+
+    @property
+    def reads_context(self) -> bool:
+        """Whether this model learnt from excerpts with their context (the question answered), so
+        that it reads each text with its context."""
+        return bool(self.manifest.get("reads_context"))
+
+    def model_text(self, text: str, context: str | None) -> str:
+        """What the model reads for ``text`` answering ``context``."""
+        return with_context(text, context) if self.reads_context else text
+
+    def _model_texts(self, texts, contexts) -> list[str]:
+        if contexts is None or not self.reads_context:
+            return list(texts)
+        if len(contexts) != len(texts):
+            raise PrecodeInputError(f"{len(contexts)} contexts for {len(texts)} texts",
+                                    field="contexts")
+        return [with_context(t, c) for t, c in zip(texts, contexts, strict=True)]
 
     @property
     def encoder_dir(self) -> Path | None:
@@ -221,13 +245,17 @@ class Suggester:
 
     def suggest(self, texts: list[str], *, min_confidence: float | None = None,
                 top_k: int | None = None, n_evidence: int = 3, all_scores: bool = False,
-                batch_size: int = 64) -> list[SegmentSuggestions]:
+                batch_size: int = 64, contexts: list[str | None] | None = None
+                ) -> list[SegmentSuggestions]:
         """Suggestions for each text, best first.
 
         A code is suggested when its confidence reaches its calibrated threshold (and
-        ``min_confidence``, when given). ``top_k`` keeps the best k.
+        ``min_confidence``, when given). ``top_k`` keeps the best k. ``contexts`` (one per text,
+        None for none) are the questions the texts answer, for a model that reads them.
         """
-        [results] = self.suggest_many([SuggestionRequest(tuple(texts), min_confidence, top_k)],
+        ask = SuggestionRequest(tuple(texts), min_confidence, top_k,
+                                tuple(contexts) if contexts is not None else None)
+        [results] = self.suggest_many([ask],
                                       n_evidence=n_evidence, all_scores=all_scores,
                                       batch_size=batch_size)
         return results
@@ -240,15 +268,15 @@ class Suggester:
         what ``suggest`` gives it alone: a text's embedding and scores never depend on the texts
         beside it (the int8 encoder runs each text alone, the torch encoder each request's texts
         together, and the scores are computed row by row)."""
-        texts = [t for r in requests for t in r.texts]
+        read = [self._model_texts(r.texts, r.contexts) for r in requests]
+        texts = [t for r in read for t in r]
         if not texts:
             return [[] for _ in requests]
         sizes = [len(r.texts) for r in requests]
         if self.backend == "onnx" or len(requests) == 1:
             emb = self.embed(texts, batch_size=batch_size)
         else:  # torch pads a batch to its longest text: its embeddings depend on the batch
-            emb = np.vstack([self.embed(list(r.texts), batch_size=batch_size)
-                             for r in requests if r.texts])
+            emb = np.vstack([self.embed(r, batch_size=batch_size) for r in read if r])
         conf, columns, _, _ = self.confidences(emb, texts)
         thresholds = self.calibration["thresholds"]
         limit = np.array([float(thresholds.get(code, 0.5)) for code in columns])
@@ -312,7 +340,8 @@ class Suggester:
             top = np.argsort(-sims, axis=1, kind="stable")[:, :n_evidence]
             for r, i in enumerate(rows):
                 out[i, code] = [Evidence(text=exemplars[p].text, codes=list(exemplars[p].codes),
-                                         similarity=round(s, 4), id=exemplars[p].id)
+                                         similarity=round(s, 4), id=exemplars[p].id,
+                                         context=exemplars[p].meta.get(CONTEXT))
                                 for p, s in zip(positions[top[r]].tolist(),
                                                 sims[r, top[r]].tolist(), strict=True)]
         return out
@@ -325,19 +354,23 @@ class Suggester:
 
     # ---- growing the exemplar index -----------------------------------------------------------
     def add_exemplars(self, texts: list[str], codes: list[list[str]],
-                      ids: list[str | None] | None = None) -> None:
-        """Add newly coded excerpts to the index at once (visible as evidence and in the vote)."""
+                      ids: list[str | None] | None = None,
+                      contexts: list[str | None] | None = None) -> None:
+        """Add newly coded excerpts to the index at once (visible as evidence and in the vote);
+        ``contexts``: the questions they answer, if known."""
         from models.index import Exemplar
 
         ids = ids or [None] * len(texts)
+        contexts = contexts or [None] * len(texts)
         for row, cs in enumerate(codes):
             unknown = [c for c in cs if c not in self.codebook]
             if unknown:
                 raise PrecodeInputError(f"unknown code(s) {', '.join(unknown)}",
                                         field=f"codes[{row}]")
-        emb = self.embed(texts)
-        self.index.add(emb, [Exemplar(text=t, codes=tuple(c), id=i)
-                             for t, c, i in zip(texts, codes, ids, strict=True)])
+        emb = self.embed(self._model_texts(texts, contexts))
+        self.index.add(emb, [Exemplar(text=t, codes=tuple(c), id=i,
+                                      meta={CONTEXT: x.strip()} if x and x.strip() else {})
+                             for t, c, i, x in zip(texts, codes, ids, contexts, strict=True)])
         self._index_changed()
 
     def remove_exemplars(self, ids: set[str]) -> int:

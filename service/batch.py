@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.errors import PrecodeInputError
+from corpus.excerpts import CONTEXT
 from corpus.transcripts import media_clock
 
 READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl", ".qdpx")
@@ -82,14 +83,28 @@ SUGGEST_CHUNK = 256
 
 def segment_records(path: Path, document: str, options: PrecodeOptions) -> list[dict]:
     """Every segment's record, suggestions still empty; interviewer turns are kept but not coded
-    unless ``include_interviewer``. Ready-made segment tables keep their own ids and documents."""
+    unless ``include_interviewer``. Ready-made segment tables keep their own ids and documents.
+
+    A record's ``context`` is the question its text answers, which a model trained with contexts
+    reads: a segment table's own ``context`` column, else the interviewer turn before it."""
     from corpus.segmentation import load_segments
 
     segments = load_segments(path, unit=options.unit, document=document)
-    return [{"document": seg.document, "segment_id": seg.id, "start": seg.start, "end": seg.end,
-             "speaker": seg.speaker, "text": seg.text, "interviewer": seg.is_interviewer,
-             "coded": options.include_interviewer or not seg.is_interviewer, "suggestions": [],
-             **_times(seg)} for seg in segments]
+    records = [{"document": seg.document, "segment_id": seg.id, "start": seg.start,
+                "end": seg.end, "speaker": seg.speaker, "text": seg.text,
+                "interviewer": seg.is_interviewer,
+                "coded": options.include_interviewer or not seg.is_interviewer,
+                "suggestions": [], **_times(seg)} for seg in segments]
+    question: dict[str, str] = {}
+    for seg, rec in zip(segments, records, strict=True):
+        value = seg.meta.get(CONTEXT)
+        if isinstance(value, str) and value.strip():
+            rec[CONTEXT] = value.strip()
+        elif not seg.is_interviewer and seg.document in question:
+            rec[CONTEXT] = question[seg.document]
+        if seg.is_interviewer:
+            question[seg.document] = seg.text
+    return records
 
 
 def _times(seg) -> dict:
@@ -106,6 +121,7 @@ def suggest_records(records: list[dict], suggester, options: PrecodeOptions, *,
     for i in range(0, len(coded), step):
         part = coded[i:i + step]
         results = suggester.suggest([r["text"] for r in part],
+                                    contexts=[r.get(CONTEXT) for r in part],
                                     min_confidence=options.min_confidence, top_k=options.top_k,
                                     n_evidence=options.n_evidence, all_scores=options.all_scores)
         for rec, res in zip(part, results, strict=True):

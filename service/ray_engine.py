@@ -35,6 +35,7 @@ from functools import cached_property
 from pathlib import Path
 
 from corpus.errors import PrecodeInputError
+from corpus.excerpts import CONTEXT
 from service.batch import (
     SUGGEST_CHUNK,
     PrecodeOptions,
@@ -337,14 +338,19 @@ def _run_on_cluster(files: list[tuple[Path, str]], todo: list[int], parts: Path,
 
 # ---- pre-coding jobs of the service -----------------------------------------------------------
 def suggest_on_ray(model_dir: Path, documents: list[list[str]], options: PrecodeOptions,
-                   opts: RayOptions) -> Iterator[tuple[int, list]]:
-    """Suggestions for each document's texts, each document in one call of the model as the
-    service's own job worker makes it: yields ``(index, [SegmentSuggestions per text])`` as the
-    documents come back (each once), then checks that none is missing."""
+                   opts: RayOptions, contexts: list[list[str | None]] | None = None
+                   ) -> Iterator[tuple[int, list]]:
+    """Suggestions for each document's texts (``contexts``: the question each answers), each
+    document in one call of the model as the service's own job worker makes it: yields
+    ``(index, [SegmentSuggestions per text])`` as the documents come back (each once), then
+    checks that none is missing."""
     from models.suggester import Evidence, SegmentSuggestions, Suggestion
 
+    contexts = contexts or [[None] * len(texts) for texts in documents]
     rows = [{"index": i, "chunk": 0, "n_chunks": 1, "error": "",
-             "records": json.dumps([{"text": t, "coded": True, "suggestions": []} for t in texts],
+             "records": json.dumps([{"text": t, "coded": True, "suggestions": [],
+                                     **({CONTEXT: c} if c else {})}
+                                    for t, c in zip(texts, contexts[i], strict=True)],
                                    ensure_ascii=False)}
             for i, texts in enumerate(documents) if texts]
     seen: set[int] = set()

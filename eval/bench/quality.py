@@ -134,7 +134,12 @@ def render_markdown(results: list[dict], *, machine: str, args: TrainingArgument
              "the int8 ONNX encoder that is the default on CPU. precode's heads and fine-tuning "
              "also learn from the codebook's own text of each code in use (label, definition, "
              "include note, examples; `code_text_weight`); `frozen_encoder_logreg_code_texts` "
-             "gives the frozen baseline the same texts. Variants of the method tried on the real "
+             "gives the frozen baseline the same texts. Where the texts have a context (the "
+             "fivewords survey: each answer's question), precode reads each text with it, when "
+             "it learns and when it suggests, as it does for a user's excerpts with a `context` "
+             "column; the other baselines read the text alone, as their libraries do, and "
+             "`frozen_encoder_logreg_context` is the frozen baseline reading the question too. "
+             "Variants of the method tried on the real "
              "sets, kept or not, are at the end (`eval/bench/variants_tried.md`).", "",
              f"Machine: {machine}. Training arguments: `{json.dumps(args.to_dict())}`.", "",
              *(real or [])]

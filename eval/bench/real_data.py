@@ -20,10 +20,10 @@ import time
 import numpy as np
 
 from corpus.codebook import Codebook
-from corpus.excerpts import Excerpt
+from corpus.excerpts import Excerpt, context_of
 from eval.agreement import cohen_kappa
 from eval.bench.datasets import NPT_CONSTRUCTS, NPT_EXPERT, TwoCoderData
-from eval.bench.systems import precode_backends, run_system
+from eval.bench.systems import CONTEXT_SYSTEMS, precode_backends, run_system
 from models.encoder import load_encoder
 from training.args import TrainingArguments
 from training.recalibration import reliability
@@ -42,7 +42,7 @@ def npt_quotes(seed: list[Excerpt], codebook: Codebook, quotes: list[Excerpt], *
     out = {"dataset": "npt_quotes_dev", "n_quotes": len(quotes), "n_train": len(seed),
            "expert": NPT_EXPERT, "constructs": NPT_CONSTRUCTS,
            "support": [truth.count(k) for k in range(4)], "systems": {}}
-    runs = {name: (name, seed, args) for name in systems}
+    runs = {name: (name, seed, args) for name in systems if name not in CONTEXT_SYSTEMS}
     runs.update(variants or {})
     for name, (system, train, run_args) in runs.items():
         log(f"npt_quotes_dev: training {name} on {len(train)} seed excerpts")
@@ -145,6 +145,9 @@ def two_coders(name: str, data: TwoCoderData, *, systems: list[str], n_folds: in
     (texts the second coder saw) and the gold (where the data has one)."""
     n = len(data.excerpts)
     folds = folds_for(n, n_folds, args.seed)
+    contexts = [context_of(ex) for ex in data.excerpts]
+    if not any(contexts):
+        systems = [s for s in systems if s not in CONTEXT_SYSTEMS]
     rows = [*systems, TORCH_ROW] if "precode" in systems else list(systems)
     predicted: dict[str, list[set]] = {s: [set() for _ in range(n)] for s in rows}
     seconds = dict.fromkeys(rows, 0.0)
@@ -152,15 +155,18 @@ def two_coders(name: str, data: TwoCoderData, *, systems: list[str], n_folds: in
     for k, (tr, te) in enumerate(folds):
         train = [data.excerpts[i] for i in tr]
         texts = [data.excerpts[i].text for i in te]
+        test_contexts = [contexts[i] for i in te]
         for system in systems:
             log(f"{name}: fold {k + 1}/{n_folds}, {system} ({len(tr)} train, {len(te)} test)")
             t = time.perf_counter()
             if system == "precode":  # the same model read with each encoder backend
-                both = precode_backends(train, data.codebook, texts, args)
+                both = precode_backends(train, data.codebook, texts, args,
+                                        test_contexts=test_contexts)
                 scored = {system: both["auto"], TORCH_ROW: both["torch"]}
             else:
                 scored = {system: run_system(system, train, data.codebook, texts, args=args,
-                                             base=base, single_label=single_label)}
+                                             base=base, single_label=single_label,
+                                             test_contexts=test_contexts)}
             for row_name, s in scored.items():
                 seconds[row_name] += time.perf_counter() - t
                 keep = [j for j, c in enumerate(s.columns)

@@ -6,6 +6,9 @@ asked for a calibrated confidence per code for new texts.
 - ``frozen_encoder_logreg``: the base encoder's embeddings, one logistic regression per code.
 - ``frozen_encoder_logreg_code_texts``: the same, its head also learning from the codebook's own
   texts as precode's heads do (``training.code_texts``): how much of precode's lead they make.
+- ``frozen_encoder_logreg_context``: frozen encoder + logistic regression reading each text with
+  its context (the question it answers) as precode does; only where the data has contexts. The
+  other baselines read the text alone, as their libraries do.
 - ``tfidf_logreg``: TF-IDF word and bigram features, one logistic regression per code.
 - ``setfit``: the ``setfit`` library's documented default recipe on the same base encoder
   (contrastive pairs by oversampling, CosineSimilarityLoss, one epoch, batch 16, body learning
@@ -29,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from corpus.codebook import Codebook
-from corpus.excerpts import Excerpt, multi_hot
+from corpus.excerpts import Excerpt, context_of, multi_hot, with_context
 from models.encoder import default_base_model, encode, load_encoder
 from models.head import MultiLabelHead
 from models.index import Exemplar, ExemplarIndex
@@ -48,7 +51,9 @@ from training.code_texts import classes_with_code_texts, head_extra
 from training.train import train_model
 
 SYSTEMS = ["precode", "setfit", "frozen_encoder_logreg", "frozen_encoder_logreg_code_texts",
-           "tfidf_logreg", "definition_zero_shot"]
+           "frozen_encoder_logreg_context", "tfidf_logreg", "definition_zero_shot"]
+# systems that differ from another only where the texts have contexts
+CONTEXT_SYSTEMS = ["frozen_encoder_logreg_context"]
 # run only when asked for (``--system``): what they cost on 2 cores
 OPTIONAL_SYSTEMS = ["setfit_default"]
 
@@ -64,9 +69,11 @@ class Scores:
 
 
 def run_system(name: str, train: list[Excerpt], codebook: Codebook, test_texts: list[str], *,
-               args: TrainingArguments, base=None, single_label: bool = False) -> Scores:
+               args: TrainingArguments, base=None, single_label: bool = False,
+               test_contexts: list[str | None] | None = None) -> Scores:
+    """``test_contexts``: the question each test text answers, for the systems that read it."""
     if name == "precode":
-        return _precode(train, codebook, test_texts, args)
+        return _precode(train, codebook, test_texts, args, test_contexts)
     if name in ("setfit", "setfit_default"):
         return _setfit(train, codebook, test_texts, args, single_label=single_label,
                        matched_budget=name == "setfit")
@@ -83,6 +90,11 @@ def run_system(name: str, train: list[Excerpt], codebook: Codebook, test_texts: 
         b = encode(base, test_texts)
         extra = head_extra(texts, encode(base, [e.text for e in texts]), classes, args)
         return _fitted_head(a, b, train, classes, codebook, head_only, extra)
+    if name == "frozen_encoder_logreg_context":
+        contexts = test_contexts or [None] * len(test_texts)
+        a = encode(base, [with_context(e.text, context_of(e)) for e in train])
+        b = encode(base, [with_context(t, c) for t, c in zip(test_texts, contexts, strict=True)])
+        return _fitted_head(a, b, train, classes, codebook, head_only)
     if name == "tfidf_logreg":
         a, b = tfidf_features([e.text for e in train], test_texts)
         return _fitted_head(a, b, train, classes, codebook, head_only)
@@ -96,20 +108,24 @@ def _decide(conf: np.ndarray, columns: list[str], thresholds: dict) -> Scores:
                   pred=conf >= np.array([thresholds.get(c, 0.5) for c in columns]))
 
 
-def _precode(train, codebook, test_texts, args) -> Scores:
-    return precode_backends(train, codebook, test_texts, args, backends=("auto",))["auto"]
+def _precode(train, codebook, test_texts, args, test_contexts=None) -> Scores:
+    return precode_backends(train, codebook, test_texts, args, backends=("auto",),
+                            test_contexts=test_contexts)["auto"]
 
 
 def precode_backends(train: list[Excerpt], codebook: Codebook, test_texts: list[str],
-                     args: TrainingArguments, backends=("auto", "torch")) -> dict[str, Scores]:
+                     args: TrainingArguments, backends=("auto", "torch"),
+                     test_contexts: list[str | None] | None = None) -> dict[str, Scores]:
     """precode trained once, its model directory read with each encoder backend (``auto`` is
     what a user gets: the int8 ONNX encoder on CPU)."""
     out = {}
+    contexts = test_contexts or [None] * len(test_texts)
     with tempfile.TemporaryDirectory(prefix="precode-bench-") as tmp:
         path = train_model(train, codebook, f"{tmp}/model", args=args, progress=False)
         for backend in backends:
             model = Suggester.load(path, backend=backend)
-            conf, columns, _, _ = model.confidences(model.embed(test_texts), test_texts)
+            texts = [model.model_text(t, c) for t, c in zip(test_texts, contexts, strict=True)]
+            conf, columns, _, _ = model.confidences(model.embed(texts), texts)
             out[backend] = _decide(conf, columns, model.calibration["thresholds"])
     return out
 

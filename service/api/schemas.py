@@ -299,6 +299,8 @@ class EvidenceOut(BaseModel):
     codes: list[str] = Field(examples=[[CODE]])
     similarity: float = Field(examples=[0.81])
     id: str | None = Field(default=None, examples=["segment-118"])
+    context: str | None = Field(default=None, description="The question the coded excerpt "
+                                "answered, where the model learnt it with one.")
 
 
 class ImpliedOut(BaseModel):

@@ -22,7 +22,8 @@ def bench_quality(
         help="npt_quotes_dev, ci_claims, fivewords and/or seed (default: all).")] = None,
     system: Annotated[list[str] | None, typer.Option(
         help="precode, setfit, frozen_encoder_logreg, frozen_encoder_logreg_code_texts, "
-             "tfidf_logreg, definition_zero_shot (default: all) and setfit_default (only when "
+             "frozen_encoder_logreg_context (where texts have contexts), tfidf_logreg, "
+             "definition_zero_shot (default: all) and setfit_default (only when "
              "named: SetFit's full sampling, 9 minutes a ci_claims fold).")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = 5,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,

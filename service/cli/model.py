@@ -115,13 +115,16 @@ def suggest(
     min_confidence: Annotated[float | None, typer.Option(help="Hide suggestions below this "
                                                                "confidence.")] = None,
     top_k: Annotated[int | None, typer.Option(help="At most this many codes per text.")] = None,
+    context: Annotated[str | None, typer.Option(
+        help="The question the texts answer (read by a model trained with contexts).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ):
     """Suggest codes for a text, with confidence and evidence."""
     import json
 
     suggester = load_suggester(model)
-    results = suggester.suggest(text, min_confidence=min_confidence, top_k=top_k)
+    results = suggester.suggest(text, min_confidence=min_confidence, top_k=top_k,
+                                contexts=[context] * len(text) if context else None)
     if as_json:
         print(json.dumps([{"text": t, "suggestions": [s.to_dict() for s in r.suggestions]}
                           for t, r in zip(text, results, strict=True)], ensure_ascii=False,

@@ -392,6 +392,31 @@ def list_segments(*, session: Session, document: Document) -> list[SegmentRow]:
                                 .order_by(SegmentRow.position)))
 
 
+def questions_before(segments: list[SegmentRow]) -> dict[int, str]:
+    """The question each segment answers, for a model trained with contexts: the interviewer turn
+    before it in its document (segments in document order; none before the first question)."""
+    out: dict[int, str] = {}
+    last: dict[int, str] = {}
+    for seg in segments:
+        if seg.is_interviewer:
+            last[seg.document_id] = seg.text
+        elif seg.document_id in last:
+            out[seg.id] = last[seg.document_id]
+    return out
+
+
+def segment_contexts(*, session: Session, segment_ids: list[int]) -> dict[int, str]:
+    """``questions_before`` for some segments, wherever they lie."""
+    docs = set(session.scalars(select(SegmentRow.document_id)
+                               .where(SegmentRow.id.in_(segment_ids))))
+    if not docs:
+        return {}
+    rows = session.scalars(select(SegmentRow).where(SegmentRow.document_id.in_(docs))
+                           .order_by(SegmentRow.document_id, SegmentRow.position))
+    wanted = set(segment_ids)
+    return {k: v for k, v in questions_before(list(rows)).items() if k in wanted}
+
+
 def get_segment(*, session: Session, project: Project, segment_id: int) -> SegmentRow:
     seg = session.get(SegmentRow, segment_id)
     if seg is None or session.get(Document, seg.document_id).project_id != project.id:

@@ -20,7 +20,7 @@ import socket
 import traceback
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from pathlib import Path
 from threading import Event
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import Excerpt
+from corpus.excerpts import CONTEXT, Excerpt, context_of
 from models.index import read_exemplars
 from service.db.models import (
     JOB_KINDS,
@@ -45,7 +45,12 @@ from service.db.models import (
     utcnow,
 )
 from service.problems import Problem, not_found
-from service.services.documents import get_document, list_segments
+from service.services.documents import (
+    get_document,
+    list_segments,
+    questions_before,
+    segment_contexts,
+)
 from service.services.project_models import SEGMENT_PREFIX, ProjectModels, exemplar_id
 from service.services.projects import current_version, lock_project, project_codebook
 from service.services.reviews import decided_codes, review_mark
@@ -300,22 +305,24 @@ def run_precode(ctx: JobContext, job_id: int) -> None:
 
 
 def _segments_to_code(ctx: JobContext, document_id: int, params: dict
-                      ) -> tuple[bool, list[Segment]]:
-    """Whether the document is skipped (pre-coded before, no ``redo``), and its segments to code."""
+                      ) -> tuple[bool, list[Segment], list[str | None]]:
+    """Whether the document is skipped (pre-coded before, no ``redo``), its segments to code,
+    and the question each answers (the interviewer turn before it)."""
     with ctx.sessions() as session:
         doc = session.get(Document, document_id)
         skip = doc.precoded_at is not None and not params.get("redo", False)
-        segments = [] if skip else [s for s in list_segments(session=session, document=doc)
-                                    if not s.is_interviewer]
-    return skip, segments
+        every = [] if skip else list_segments(session=session, document=doc)
+    questions = questions_before(every)
+    segments = [s for s in every if not s.is_interviewer]
+    return skip, segments, [questions.get(s.id) for s in segments]
 
 
 def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id: int,
                       params: dict, book: Codebook) -> None:
-    skip, segments = _segments_to_code(ctx, document_id, params)
+    skip, segments, contexts = _segments_to_code(ctx, document_id, params)
     held, results = ctx.models.suggest(
         project_id, [s.text for s in segments], min_confidence=params.get("min_confidence"),
-        top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3))
+        top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3), contexts=contexts)
     _write_document(ctx, job_id, project_id, document_id, params, book, skip=skip,
                     segments=segments, version_id=held.version_id, results=results)
 
@@ -340,11 +347,12 @@ def _precode_on_ray(ctx: JobContext, job_id: int, project_id: int, document_ids:
         options = PrecodeOptions(min_confidence=params.get("min_confidence"),
                                  top_k=params.get("top_k"), n_evidence=params.get("n_evidence", 3))
         for i, results in suggest_on_ray(snapshot, [[s.text for s in segments]
-                                                    for _, _, segments in work], options,
-                                         RayOptions(address=params.get("ray_address"))):
+                                                    for _, _, segments, _ in work], options,
+                                         RayOptions(address=params.get("ray_address")),
+                                         contexts=[contexts for *_, contexts in work]):
             if ctx.stop.is_set():
                 raise Interrupted
-            document_id, skip, segments = work[i]
+            document_id, skip, segments, _ = work[i]
             _write_document(ctx, job_id, project_id, document_id, params, book, skip=skip,
                             segments=segments, version_id=held.version_id, results=results)
     finally:
@@ -375,7 +383,7 @@ def _suggestion_rows(project_id: int, job_id: int, version_id: int, segments: li
                      results: list, book: Codebook) -> list[Suggestion]:
     return [Suggestion(project_id=project_id, segment_id=seg.id, code=s.code, origin="model",
                        confidence=s.confidence, threshold=s.threshold,
-                       evidence=[asdict(e) for e in s.evidence], model_version_id=version_id,
+                       evidence=s.to_dict()["evidence"], model_version_id=version_id,
                        job_id=job_id)
             for seg, res in zip(segments, results, strict=True)
             for s in res.suggestions if s.code in book]
@@ -401,7 +409,8 @@ def _base_excerpts(model_dir: Path, book: Codebook) -> list[Excerpt]:
             continue
         codes = tuple(c for c in ex.codes if c in book)
         if codes or not ex.codes:
-            out.append(Excerpt(text=ex.text, codes=codes, id=ex.id))
+            out.append(Excerpt(text=ex.text, codes=codes, id=ex.id,
+                               meta={CONTEXT: c} if (c := context_of(ex)) else {}))
     return out
 
 
@@ -434,6 +443,7 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
         rows = session.execute(select(Segment.id, Segment.text)
                                .where(Segment.id.in_(list(codes))))
         texts = {segment_id: text for segment_id, text in rows}
+        questions = segment_contexts(session=session, segment_ids=list(codes))
         rejected: dict[str, list[str]] = {}
         for segment_id, code in session.execute(
                 select(Suggestion.segment_id, Suggestion.code)
@@ -442,7 +452,9 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
             if code in book:
                 rejected.setdefault(exemplar_id(segment_id), []).append(code)
     reviewed = [Excerpt(text=texts[sid], codes=tuple(c for c in cs if c in book),
-                        id=exemplar_id(sid)) for sid, cs in sorted(codes.items())]
+                        id=exemplar_id(sid),
+                        meta={CONTEXT: questions[sid]} if sid in questions else {})
+                for sid, cs in sorted(codes.items())]
     base_excerpts = _base_excerpts(Path(base.path), book)
     out = ctx.settings.home / "projects" / str(project_id) / "models" / f"v{base.version + 1}"
     _progress(ctx, job_id, 1, f"refitting on {len(base_excerpts) + len(reviewed)} excerpts "

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.suggester import SegmentSuggestions, Suggester, SuggestionRequest
 from service.db.models import Segment
+from service.services.documents import segment_contexts
 from service.services.projects import current_version
 from service.services.reviews import decided_codes, review_mark, segments_reviewed_after
 
@@ -153,8 +154,11 @@ class ProjectModels:
         if rows:
             texts = {s.id: s.text for s in session.query(Segment).where(
                 Segment.id.in_([sid for sid, _ in rows]))}
+            questions = (segment_contexts(session=session, segment_ids=[s for s, _ in rows])
+                         if held.suggester.reads_context else {})
             held.suggester.add_exemplars([texts[sid] for sid, _ in rows],
                                          [cs for _, cs in rows],
-                                         [exemplar_id(sid) for sid, _ in rows])
+                                         [exemplar_id(sid) for sid, _ in rows],
+                                         [questions.get(sid) for sid, _ in rows])
         log.info("project %s: exemplar index level with %d decided segment(s) (%d in, %d out)",
                  project_id, len(segment_ids), len(rows), gone)

@@ -54,6 +54,8 @@ def test_suggest_matches_the_library(client, tiny_suggester):
     ({"segments": [{"id": "a", "text": "x"}], "min_confidence": 3}, 422),
     ({"segments": [{"id": str(i), "text": "x"} for i in range(5)]}, 413),
     ({"segments": [{"id": "a", "text": "x" * 501}]}, 413),
+    ({"segments": [{"id": "a", "text": "x", "context": "q" * 501}]}, 413),
+    ({"segments": [{"id": "a", "text": "x", "context": ["a question"]}]}, 422),
 ])
 def test_bad_requests_are_refused(client, body, status):
     res = client.post("/v1/suggest", json=body)

@@ -228,3 +228,34 @@ def test_a_precode_job_on_ray_writes_what_the_server_writes(ray_cluster, tiny_su
         local = suggestions(projects["local"])
         assert local and suggestions(projects["ray"]) == local
     assert not list((tmp_path / "home" / "ray").glob("*"))  # the model copy is gone
+
+
+@pytest.mark.slow
+def test_ray_reads_each_answer_with_its_question_across_chunks(ray_cluster, tmp_path):
+    """A model trained with contexts, a transcript whose answers outrun one model call: the
+    answers cut into the second chunk still carry the question asked in the first."""
+    from models.suggester import Suggester
+    from service.batch import PrecodeOptions, run_batch, write_jsonl
+    from tests.training.test_context import BOOK, FROZEN, NEW_YES, QUESTIONS, _excerpts
+    from training.train import train_model
+
+    model = train_model(_excerpts(), BOOK, tmp_path / "model", args=FROZEN, progress=False)
+    lines = []
+    for question, n in zip(QUESTIONS.values(), (SUGGEST_CHUNK + 4, 3, 3), strict=True):
+        lines.append(f"Interviewer: {question}")
+        lines += [f"P{k % 2 + 1}: {NEW_YES} Number {k}, that is just how it goes." for k in range(n)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "long.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    one = tmp_path / "one.jsonl"
+    run_batch([folder], one, Suggester.load(model), PrecodeOptions(all_scores=True),
+              writer=write_jsonl)
+    out = tmp_path / "ray.jsonl"
+    result = invoke("code", folder, "--out", out, "--model", model, "--engine", "ray",
+                    "--actors", 2, "--all-scores")
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == one.read_text(encoding="utf-8")
+    answers = [r for r in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+               if r["coded"]]
+    codes = [max(r["scores"], key=r["scores"].get) for r in answers]
+    assert codes == ["reuse"] * (SUGGEST_CHUNK + 4) + ["manager"] * 3 + ["paper"] * 3

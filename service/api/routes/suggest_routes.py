@@ -25,6 +25,10 @@ class SegmentIn(Input):
     id: str = Field(examples=["p3-turn-12"])
     text: str = Field(min_length=1, examples=[
         "Honestly I didn't see what the pharmacist was for at first."])
+    context: str | None = Field(default=None, description=(
+        "The question the text answers (a survey question, the interviewer's prompt). A model "
+        "trained on excerpts with their contexts reads it; any other model ignores it."),
+        examples=["What did you make of the new pharmacist role?"])
 
 
 class SuggestRequest(Input):
@@ -56,9 +60,10 @@ def check_limits(body: SuggestRequest, settings: Settings) -> None:
     if len(body.segments) > settings.max_segments:
         raise HTTPException(413, f"at most {settings.max_segments} segments per request")
     for i, seg in enumerate(body.segments):
-        if len(seg.text) > settings.max_text_chars:
-            raise HTTPException(413, f"segments[{i}].text is longer than "
-                                     f"{settings.max_text_chars} characters")
+        for name in ("text", "context"):
+            if len(getattr(seg, name) or "") > settings.max_text_chars:
+                raise HTTPException(413, f"segments[{i}].{name} is longer than "
+                                         f"{settings.max_text_chars} characters")
 
 
 def response(body: SuggestRequest, results) -> SuggestResponse:
@@ -74,7 +79,7 @@ async def suggested(request: Request, body: SuggestRequest, key: Hashable,
     that arrive with it (micro-batching), each getting exactly its own results; or alone when
     ``PRECODE_BATCH_WAIT_MS`` is 0."""
     ask = SuggestionRequest(tuple(s.text for s in body.segments), body.min_confidence,
-                            body.top_k)
+                            body.top_k, tuple(s.context for s in body.segments))
     batcher = request.app.state.batcher
     if batcher.enabled:
         return await asyncio.wrap_future(batcher.submit(key, suggest_many, ask))
