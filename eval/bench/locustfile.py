@@ -14,6 +14,7 @@ there exactly once.
 
 With ``PRECODE_LOAD_PROFILE=suggest`` (``precode bench speed``) every client only asks for
 suggestions, 1 to 8 segments a request, with no pause between requests, and no project is made.
+``PRECODE_LOAD_SEGMENTS`` sets the segments a request (``1-8`` by default, ``1`` for one).
 
 ``PRECODE_TOKEN`` is an API token (``precode users create NAME --admin`` prints one).
 ``PRECODE_PROJECT`` is a project with suggestions to list; without it, one is made at the start
@@ -37,7 +38,9 @@ SEED = 0
 # "mixed" (researchers and reviewers, as above) or "suggest" (clients that only ask for
 # suggestions, without pausing)
 SUGGEST_ONLY = os.environ.get("PRECODE_LOAD_PROFILE", "mixed") == "suggest"
-SEGMENTS_PER_REQUEST = (1, 8)
+# segments a suggestion request sends: "LOW-HIGH" drawn evenly, or one number
+_SEGMENTS = os.environ.get("PRECODE_LOAD_SEGMENTS", "1-8").split("-")
+SEGMENTS_PER_REQUEST = (int(_SEGMENTS[0]), int(_SEGMENTS[-1]))
 PREPARE_TIMEOUT_S = 300
 
 

@@ -232,15 +232,15 @@ def _sequential(host: str, token: str, texts: list[str], *, limit_s: float) -> d
 
 
 def _locust(host: str, token: str, workdir: Path, label: str, *, clients: int,
-            seconds: float) -> dict | None:
+            seconds: float, segments: str = "1-8") -> dict | None:
     """``clients`` locust clients asking for suggestions without pause, for ``seconds``
-    (``eval/bench/locustfile.py``, profile ``suggest``)."""
+    (``eval/bench/locustfile.py``, profile ``suggest``), ``segments`` a request."""
     locust = _bin("locust")
     if locust is None:
         return None
     summary = workdir / f"locust-{label}.json"
     env = {**os.environ, "PRECODE_TOKEN": token, "PRECODE_LOAD_PROFILE": "suggest",
-           "PRECODE_LOAD_SUMMARY": str(summary)}
+           "PRECODE_LOAD_SUMMARY": str(summary), "PRECODE_LOAD_SEGMENTS": segments}
     with (workdir / f"locust-{label}.log").open("w") as out:
         subprocess.run([locust, "-f", str(Path(__file__).with_name("locustfile.py")),
                         "--headless", "-u", str(clients), "-r", str(clients), "-t",
