@@ -105,6 +105,9 @@ def _print_result(text: str, result) -> None:
         for e in s.evidence:
             text = e.text if len(e.text) <= 70 else e.text[:69] + "…"
             console.print(f"      {e.similarity:.2f}  [dim]{escape(text)}[/dim]", highlight=False)
+            if e.context:  # the question that coded excerpt answered
+                asked = e.context if len(e.context) <= 64 else "…" + e.context[-63:]
+                console.print(f"            [dim]to: {escape(asked)}[/dim]", highlight=False)
 
 
 @app.command()

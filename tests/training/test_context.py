@@ -210,3 +210,15 @@ def test_a_project_precode_job_reads_each_answer_with_the_question_before_it(mod
         items = owner.get(f"/v1/projects/{pid}/suggestions", params={"limit": 50}).json()["items"]
     best = sorted((s["segment"]["start"], s["code"]) for s in items)
     assert [code for _, code in best] == list(QUESTIONS)
+
+
+def test_precode_suggest_takes_the_question_and_shows_the_evidences(models):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    result = CliRunner().invoke(app, ["suggest", NEW_YES, "--model", str(models["context"].path),
+                                      "--context", QUESTIONS["paper"], "--top-k", "1"])
+    assert result.exit_code == 0, result.output
+    assert "paper" in result.output and "manager" not in result.output
+    assert f"to: {QUESTIONS['paper']}" in result.output
