@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -27,3 +28,18 @@ class Segment:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def questions_before(segments: Sequence, document: Callable = lambda seg: seg.document
+                     ) -> dict[int, str]:
+    """The question each segment answers, for a model trained with contexts: the text of the
+    interviewer turn before it in its document (``segments`` in document order; nothing before a
+    document's first question, nothing for interviewer turns). Keys: positions in ``segments``."""
+    out: dict[int, str] = {}
+    last: dict = {}
+    for i, seg in enumerate(segments):
+        if seg.is_interviewer:
+            last[document(seg)] = seg.text
+        elif document(seg) in last:
+            out[i] = last[document(seg)]
+    return out

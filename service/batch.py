@@ -17,6 +17,7 @@ from pathlib import Path
 
 from corpus.errors import PrecodeInputError
 from corpus.excerpts import CONTEXT
+from corpus.segment import questions_before
 from corpus.transcripts import media_clock
 
 READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl", ".qdpx")
@@ -95,15 +96,13 @@ def segment_records(path: Path, document: str, options: PrecodeOptions) -> list[
                 "interviewer": seg.is_interviewer,
                 "coded": options.include_interviewer or not seg.is_interviewer,
                 "suggestions": [], **_times(seg)} for seg in segments]
-    question: dict[str, str] = {}
-    for seg, rec in zip(segments, records, strict=True):
+    asked = questions_before(segments)
+    for i, (seg, rec) in enumerate(zip(segments, records, strict=True)):
         value = seg.meta.get(CONTEXT)
         if isinstance(value, str) and value.strip():
             rec[CONTEXT] = value.strip()
-        elif not seg.is_interviewer and seg.document in question:
-            rec[CONTEXT] = question[seg.document]
-        if seg.is_interviewer:
-            question[seg.document] = seg.text
+        elif i in asked:
+            rec[CONTEXT] = asked[i]
     return records
 
 

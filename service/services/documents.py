@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError, TranscriptError
-from corpus.segment import Segment
+from corpus.segment import Segment, questions_before
 from service.db.models import Document, Project, Upload, User, utcnow
 from service.db.models import Segment as SegmentRow
 from service.problems import Problem, not_found
@@ -392,29 +392,19 @@ def list_segments(*, session: Session, document: Document) -> list[SegmentRow]:
                                 .order_by(SegmentRow.position)))
 
 
-def questions_before(segments: list[SegmentRow]) -> dict[int, str]:
-    """The question each segment answers, for a model trained with contexts: the interviewer turn
-    before it in its document (segments in document order; none before the first question)."""
-    out: dict[int, str] = {}
-    last: dict[int, str] = {}
-    for seg in segments:
-        if seg.is_interviewer:
-            last[seg.document_id] = seg.text
-        elif seg.document_id in last:
-            out[seg.id] = last[seg.document_id]
-    return out
-
-
 def segment_contexts(*, session: Session, segment_ids: list[int]) -> dict[int, str]:
-    """``questions_before`` for some segments, wherever they lie."""
+    """The question each of these segments answers (``corpus.segment.questions_before``), by
+    segment id, wherever they lie."""
     docs = set(session.scalars(select(SegmentRow.document_id)
                                .where(SegmentRow.id.in_(segment_ids))))
     if not docs:
         return {}
     rows = session.scalars(select(SegmentRow).where(SegmentRow.document_id.in_(docs))
                            .order_by(SegmentRow.document_id, SegmentRow.position))
+    rows = list(rows)
     wanted = set(segment_ids)
-    return {k: v for k, v in questions_before(list(rows)).items() if k in wanted}
+    asked = questions_before(rows, document=lambda seg: seg.document_id)
+    return {rows[i].id: text for i, text in asked.items() if rows[i].id in wanted}
 
 
 def get_segment(*, session: Session, project: Project, segment_id: int) -> SegmentRow:

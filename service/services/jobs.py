@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
 from corpus.excerpts import CONTEXT, Excerpt, context_of
+from corpus.segment import questions_before
 from models.index import read_exemplars
 from service.db.models import (
     JOB_KINDS,
@@ -45,12 +46,7 @@ from service.db.models import (
     utcnow,
 )
 from service.problems import Problem, not_found
-from service.services.documents import (
-    get_document,
-    list_segments,
-    questions_before,
-    segment_contexts,
-)
+from service.services.documents import get_document, list_segments, segment_contexts
 from service.services.project_models import SEGMENT_PREFIX, ProjectModels, exemplar_id
 from service.services.projects import current_version, lock_project, project_codebook
 from service.services.reviews import decided_codes, review_mark
@@ -312,9 +308,9 @@ def _segments_to_code(ctx: JobContext, document_id: int, params: dict
         doc = session.get(Document, document_id)
         skip = doc.precoded_at is not None and not params.get("redo", False)
         every = [] if skip else list_segments(session=session, document=doc)
-    questions = questions_before(every)
-    segments = [s for s in every if not s.is_interviewer]
-    return skip, segments, [questions.get(s.id) for s in segments]
+    asked = questions_before(every, document=lambda seg: seg.document_id)
+    coded = [i for i, s in enumerate(every) if not s.is_interviewer]
+    return skip, [every[i] for i in coded], [asked.get(i) for i in coded]
 
 
 def _precode_document(ctx: JobContext, job_id: int, project_id: int, document_id: int,
