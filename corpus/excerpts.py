@@ -41,9 +41,15 @@ def with_context(text: str, context: str | None) -> str:
 
 
 def context_of(excerpt) -> str | None:
-    """An excerpt's (or exemplar's) context, if it has one."""
+    """An excerpt's (or exemplar's, or segment's) context, if it has one."""
     value = excerpt.meta.get(CONTEXT)
     return value.strip() or None if isinstance(value, str) else None
+
+
+def context_meta(context: str | None) -> dict:
+    """The ``meta`` entry that holds a context: nothing for none or a blank one."""
+    context = (context or "").strip()
+    return {CONTEXT: context} if context else {}
 
 
 @dataclass

@@ -30,7 +30,7 @@ import numpy as np
 
 from corpus.codebook import Codebook, read_yaml, to_yaml
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import CONTEXT, with_context
+from corpus.excerpts import CONTEXT, context_meta, with_context
 from models.head import MultiLabelHead
 from models.index import ExemplarIndex
 from models.scoring import blend, neighbour_vote, platt, recalibrated, rollup, row_products
@@ -171,7 +171,7 @@ class Suggester:
         if len(contexts) != len(texts):
             raise PrecodeInputError(f"{len(contexts)} contexts for {len(texts)} texts",
                                     field="contexts")
-        return [with_context(t, c) for t, c in zip(texts, contexts, strict=True)]
+        return [self.model_text(t, c) for t, c in zip(texts, contexts, strict=True)]
 
     @property
     def encoder_dir(self) -> Path | None:
@@ -369,7 +369,7 @@ class Suggester:
                                         field=f"codes[{row}]")
         emb = self.embed(self._model_texts(texts, contexts))
         self.index.add(emb, [Exemplar(text=t, codes=tuple(c), id=i,
-                                      meta={CONTEXT: x.strip()} if x and x.strip() else {})
+                                      meta=context_meta(x))
                              for t, c, i, x in zip(texts, codes, ids, contexts, strict=True)])
         self._index_changed()
 

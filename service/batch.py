@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import CONTEXT
+from corpus.excerpts import CONTEXT, context_meta, context_of
 from corpus.segment import questions_before
 from corpus.transcripts import media_clock
 
@@ -98,11 +98,7 @@ def segment_records(path: Path, document: str, options: PrecodeOptions) -> list[
                 "suggestions": [], **_times(seg)} for seg in segments]
     asked = questions_before(segments)
     for i, (seg, rec) in enumerate(zip(segments, records, strict=True)):
-        value = seg.meta.get(CONTEXT)
-        if isinstance(value, str) and value.strip():
-            rec[CONTEXT] = value.strip()
-        elif i in asked:
-            rec[CONTEXT] = asked[i]
+        rec.update(context_meta(context_of(seg) or asked.get(i)))
     return records
 
 

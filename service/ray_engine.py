@@ -35,7 +35,7 @@ from functools import cached_property
 from pathlib import Path
 
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import CONTEXT
+from corpus.excerpts import context_meta
 from service.batch import (
     SUGGEST_CHUNK,
     PrecodeOptions,
@@ -349,7 +349,7 @@ def suggest_on_ray(model_dir: Path, documents: list[list[str]], options: Precode
     contexts = contexts or [[None] * len(texts) for texts in documents]
     rows = [{"index": i, "chunk": 0, "n_chunks": 1, "error": "",
              "records": json.dumps([{"text": t, "coded": True, "suggestions": [],
-                                     **({CONTEXT: c} if c else {})}
+                                     **context_meta(c)}
                                     for t, c in zip(texts, contexts[i], strict=True)],
                                    ensure_ascii=False)}
             for i, texts in enumerate(documents) if texts]

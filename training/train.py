@@ -24,7 +24,7 @@ import numpy as np
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import CONTEXT, Excerpt, context_of, multi_hot, with_context
+from corpus.excerpts import Excerpt, context_meta, context_of, multi_hot, with_context
 from models.encoder import default_base_model, encode, load_encoder
 from models.head import MultiLabelHead
 from models.index import Exemplar, ExemplarIndex
@@ -138,7 +138,7 @@ def train_model(excerpts: list[Excerpt], codebook: Codebook, out: str | Path, *,
         np.vstack([emb, extra.emb]), np.vstack([y, extra.y]), classes)
     index = ExemplarIndex(emb.shape[1])
     index.add(emb, [Exemplar(text=ex.text, codes=ex.codes, id=ex.id,
-                             meta={CONTEXT: c} if (c := context_of(ex)) else {})
+                             meta=context_meta(context_of(ex)))
                     for ex in coded])
     lexical = (LexicalHead(C=args.head_C, random_state=args.seed).fit(
         [ex.text for ex in excerpts] + extra.texts, np.vstack([y, extra.y]), classes)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import CONTEXT, Excerpt, context_of
+from corpus.excerpts import Excerpt, context_meta, context_of
 from corpus.segment import questions_before
 from models.index import read_exemplars
 from service.db.models import (
@@ -406,7 +406,7 @@ def _base_excerpts(model_dir: Path, book: Codebook) -> list[Excerpt]:
         codes = tuple(c for c in ex.codes if c in book)
         if codes or not ex.codes:
             out.append(Excerpt(text=ex.text, codes=codes, id=ex.id,
-                               meta={CONTEXT: c} if (c := context_of(ex)) else {}))
+                               meta=context_meta(context_of(ex))))
     return out
 
 
@@ -449,7 +449,7 @@ def run_retrain(ctx: JobContext, job_id: int) -> None:
                 rejected.setdefault(exemplar_id(segment_id), []).append(code)
     reviewed = [Excerpt(text=texts[sid], codes=tuple(c for c in cs if c in book),
                         id=exemplar_id(sid),
-                        meta={CONTEXT: questions[sid]} if sid in questions else {})
+                        meta=context_meta(questions.get(sid)))
                 for sid, cs in sorted(codes.items())]
     base_excerpts = _base_excerpts(Path(base.path), book)
     out = ctx.settings.home / "projects" / str(project_id) / "models" / f"v{base.version + 1}"
