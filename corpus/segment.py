@@ -30,16 +30,31 @@ class Segment:
         return asdict(self)
 
 
-def questions_before(segments: Sequence, document: Callable = lambda seg: seg.document
-                     ) -> dict[int, str]:
-    """The question each segment answers, for a model trained with contexts: the text of the
+def own_context(seg) -> str | None:
+    """The context a segment brought with it: a stored segment's ``context`` attribute, or a
+    read segment's ``meta["context"]`` (a segment table's ``context`` column); blank is none."""
+    value = getattr(seg, "context", None)
+    if value is None:
+        meta = getattr(seg, "meta", None)
+        value = meta.get("context") if isinstance(meta, dict) else None
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
+def contexts_for(segments: Sequence, document: Callable = lambda seg: seg.document
+                 ) -> dict[int, str]:
+    """The question each segment answers, for a model trained with contexts: the segment's own
+    context (a segment table's ``context`` column) where it has one, else the text of the
     interviewer turn before it in its document (``segments`` in document order; nothing before a
-    document's first question, nothing for interviewer turns). Keys: positions in ``segments``."""
+    document's first question; an interviewer turn only has its own). Keys: positions in
+    ``segments``."""
     out: dict[int, str] = {}
     last: dict = {}
     for i, seg in enumerate(segments):
+        context = own_context(seg)
         if seg.is_interviewer:
             last[document(seg)] = seg.text
-        elif document(seg) in last:
-            out[i] = last[document(seg)]
+        else:
+            context = context or last.get(document(seg))
+        if context:
+            out[i] = context
     return out

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from corpus.errors import PrecodeInputError
-from corpus.excerpts import CONTEXT, context_meta, context_of
-from corpus.segment import questions_before
+from corpus.excerpts import CONTEXT, context_meta
+from corpus.segment import contexts_for
 from corpus.transcripts import media_clock
 
 READABLE = (".txt", ".docx", ".vtt", ".srt", ".csv", ".jsonl", ".qdpx")
@@ -96,9 +96,9 @@ def segment_records(path: Path, document: str, options: PrecodeOptions) -> list[
                 "interviewer": seg.is_interviewer,
                 "coded": options.include_interviewer or not seg.is_interviewer,
                 "suggestions": [], **_times(seg)} for seg in segments]
-    asked = questions_before(segments)
-    for i, (seg, rec) in enumerate(zip(segments, records, strict=True)):
-        rec.update(context_meta(context_of(seg) or asked.get(i)))
+    asked = contexts_for(segments)
+    for i, rec in enumerate(records):
+        rec.update(context_meta(asked.get(i)))
     return records
 
 

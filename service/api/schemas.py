@@ -244,6 +244,11 @@ class DocumentSegment(ORM):
                                      examples=[62.5])
     time_end: float | None = Field(default=None, description="Where the segment ends in the "
                                    "media, in seconds; null for untimed text.", examples=[69.0])
+    context: str | None = Field(default=None, description="The question the segment answers, "
+                                "from an uploaded segment table's `context` column; null "
+                                "otherwise (a transcript's question is the interviewer turn "
+                                "before the segment).",
+                                examples=["How did the team decide who runs the falls check?"])
 
 
 # ---- jobs -------------------------------------------------------------------------------------

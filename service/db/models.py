@@ -198,6 +198,9 @@ class Segment(Base):
     # a subtitle segment's media time in seconds; none for untimed text
     time_start: Mapped[float | None] = mapped_column(Float)
     time_end: Mapped[float | None] = mapped_column(Float)
+    # the question the segment answers, from a segment table's own ``context`` column; none for
+    # transcripts, whose question is the interviewer turn before the segment
+    context: Mapped[str | None] = mapped_column(Text)
 
 
 class Suggestion(Base):

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from corpus.errors import PrecodeInputError, TranscriptError
-from corpus.segment import Segment, questions_before
+from corpus.segment import Segment, contexts_for, own_context
 from service.db.models import Document, Project, Upload, User, utcnow
 from service.db.models import Segment as SegmentRow
 from service.problems import Problem, not_found
@@ -349,7 +349,8 @@ def store_upload(*, session: Session, project: Project, user: User, filename: st
         session.flush()
         rows = [SegmentRow(document_id=doc.id, position=i, external_id=str(s.id), start=s.start,
                            end=s.end, speaker=s.speaker, text=s.text,
-                           is_interviewer=s.is_interviewer, **media_times(s))
+                           is_interviewer=s.is_interviewer, context=own_context(s),
+                           **media_times(s))
                 for i, s in enumerate(parsed_doc.segments)]
         session.add_all(rows)
         documents.append(doc)
@@ -393,7 +394,7 @@ def list_segments(*, session: Session, document: Document) -> list[SegmentRow]:
 
 
 def segment_contexts(*, session: Session, segment_ids: list[int]) -> dict[int, str]:
-    """The question each of these segments answers (``corpus.segment.questions_before``), by
+    """The question each of these segments answers (``corpus.segment.contexts_for``), by
     segment id, wherever they lie."""
     docs = set(session.scalars(select(SegmentRow.document_id)
                                .where(SegmentRow.id.in_(segment_ids))))
@@ -403,7 +404,7 @@ def segment_contexts(*, session: Session, segment_ids: list[int]) -> dict[int, s
                            .order_by(SegmentRow.document_id, SegmentRow.position))
     rows = list(rows)
     wanted = set(segment_ids)
-    asked = questions_before(rows, document=lambda seg: seg.document_id)
+    asked = contexts_for(rows, document=lambda seg: seg.document_id)
     return {rows[i].id: text for i, text in asked.items() if rows[i].id in wanted}
 
 

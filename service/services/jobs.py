@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from corpus.codebook import Codebook
 from corpus.errors import PrecodeInputError
 from corpus.excerpts import Excerpt, context_meta, context_of
-from corpus.segment import questions_before
+from corpus.segment import contexts_for
 from models.index import read_exemplars
 from service.db.models import (
     JOB_KINDS,
@@ -303,12 +303,12 @@ def run_precode(ctx: JobContext, job_id: int) -> None:
 def _segments_to_code(ctx: JobContext, document_id: int, params: dict
                       ) -> tuple[bool, list[Segment], list[str | None]]:
     """Whether the document is skipped (pre-coded before, no ``redo``), its segments to code,
-    and the question each answers (the interviewer turn before it)."""
+    and the question each answers (``corpus.segment.contexts_for``)."""
     with ctx.sessions() as session:
         doc = session.get(Document, document_id)
         skip = doc.precoded_at is not None and not params.get("redo", False)
         every = [] if skip else list_segments(session=session, document=doc)
-    asked = questions_before(every, document=lambda seg: seg.document_id)
+    asked = contexts_for(every, document=lambda seg: seg.document_id)
     coded = [i for i, s in enumerate(every) if not s.is_interviewer]
     return skip, [every[i] for i in coded], [asked.get(i) for i in coded]
 

@@ -212,6 +212,39 @@ def test_a_project_precode_job_reads_each_answer_with_the_question_before_it(mod
     assert [code for _, code in best] == list(QUESTIONS)
 
 
+def test_a_segment_table_uploaded_to_a_project_keeps_its_context_column(models, tmp_path):
+    """The table's own questions are stored with its segments, shown by the segments route, and
+    read by pre-coding jobs; the table has no interviewer turns to take them from."""
+    from fastapi.testclient import TestClient
+
+    from corpus.codebook import to_yaml
+    from service.api.app import create_app
+    from service.settings import Settings
+    from tests.service.conftest import Api, new_project, new_user, precode
+
+    app = create_app(Settings(home=tmp_path / "home", job_poll_seconds=0.05),
+                     suggester=models["context"])
+    rows = ["id,text,context"] + [f'{code},"{NEW_YES}","{q}"' for code, q in QUESTIONS.items()]
+    rows.append('blank,"No, never.",')
+    with TestClient(app) as client:
+        app.state.client = client
+        name, token = new_user(app, "owner")
+        owner = Api(client, token, name)
+        pid = new_project(owner)
+        res = owner.put(f"/v1/projects/{pid}/codebook",
+                        files={"file": ("habits.yaml", to_yaml(BOOK).encode())})
+        assert res.status_code == 200, res.text
+        res = owner.upload(pid, "answers.csv", ("\n".join(rows) + "\n").encode())
+        assert res.status_code == 201, res.text
+        doc = res.json()["documents"][0]["id"]
+        segments = owner.get(f"/v1/projects/{pid}/documents/{doc}/segments").json()
+        precode(owner, pid, min_confidence=0.0, top_k=1)
+        items = owner.get(f"/v1/projects/{pid}/suggestions", params={"limit": 50}).json()["items"]
+    assert [s["context"] for s in segments] == [*QUESTIONS.values(), None]
+    best = {s["segment"]["external_id"]: s["code"] for s in items}
+    assert {k: best[k] for k in QUESTIONS} == {code: code for code in QUESTIONS}
+
+
 def test_precode_suggest_takes_the_question_and_shows_the_evidences(models):
     from typer.testing import CliRunner
 
