@@ -4,6 +4,34 @@ from __future__ import annotations
 
 from corpus.codebook import Codebook
 
+# how the built-in model's training data is named in a manifest's ``training_sources``
+SEED_SOURCE = "precode seed corpus"
+
+REAL_SPEECH_CAUTION = (
+    "These confidences were measured on excerpts written for precode, like those the model "
+    "learned from. On real interview quotes from published NPT studies, the built-in model's "
+    "suggestions have so far been no better than chance, and its confidences overstate. Treat its "
+    "suggestions as prompts to check; `precode calibrate` on 20 or more excerpts you coded "
+    "yourself makes its confidences mean what they say on your own speech (and makes it abstain "
+    "where it cannot tell).")
+
+
+def confidence_basis(manifest: dict, calibration: dict) -> dict:
+    """What a model's confidences were measured on, in words for a researcher (``measured_on``),
+    and a caution where they are known not to hold on real speech (``caution``, or None): a model
+    that learnt from the seed corpus and was never calibrated on anyone's own codings."""
+    rec = calibration.get("recalibration")
+    if rec:
+        source = f" (`{rec['source']}`)" if rec.get("source") else ""
+        return {"measured_on": f"{rec['n_excerpts']} excerpts coded by a researcher{source}, "
+                               "not the ones the model learned from", "caution": None}
+    sources = list(manifest.get("training_sources") or [])
+    named = f" ({', '.join(sources)})" if sources else ""
+    seed = any(str(s).startswith(SEED_SOURCE) for s in sources)
+    return {"measured_on": f"held-out excerpts of the model's own training data{named}, which "
+                           "neither its encoder nor its head had seen",
+            "caution": REAL_SPEECH_CAUTION if seed else None}
+
 
 def _fmt(x) -> str:
     return "n/a" if x is None or x != x else f"{x:.3f}"
@@ -55,6 +83,9 @@ def model_card(manifest: dict, calibration: dict, codebook: Codebook) -> str:
     rec = calibration.get("recalibration")
     if rec:
         lines += _recalibration_section(rec)
+    caution = confidence_basis(m, calibration)["caution"]
+    if caution:
+        lines += ["## On real interview speech", "", caution, ""]
     learnt = set(m["classes"])
     rare = [c for c, n in m["code_counts"].items() if 0 < n and c not in learnt]
     unseen = [c for c, n in m["code_counts"].items()

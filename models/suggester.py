@@ -57,6 +57,23 @@ def read_manifest(path: str | Path) -> dict:
                                 source=str(path)) from None
 
 
+def confidence_basis_of(model: Suggester | str | Path) -> dict:
+    """What a model's confidences were measured on, and a caution where they are known not to
+    hold on real speech (``models.model_card.confidence_basis``); ``model`` loaded or a model
+    directory, read without loading it."""
+    from models.model_card import confidence_basis
+
+    if isinstance(model, Suggester):
+        return confidence_basis(model.manifest, model.calibration)
+    path = Path(model)
+    try:
+        calibration = json.loads((path / "thresholds.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PrecodeInputError("not a precode model directory (missing thresholds.json)",
+                                source=str(path)) from None
+    return confidence_basis(read_manifest(path), calibration)
+
+
 @dataclass
 class Evidence:
     text: str

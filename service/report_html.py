@@ -139,6 +139,7 @@ a { color: #0b57a4; }
 a:focus, summary:focus, button:focus { outline: 3px solid #1b1b1b; outline-offset: 2px; }
 .note { background: #fff8e1; border-left: 4px solid #b07d00; padding: .6rem .9rem; margin: 1rem 0; }
 .note p { margin: .3rem 0; }
+.note.caution { background: #fdecea; border-left-color: #b3261e; }
 .empty { background: #f3f3f3; border-left: 4px solid #6b6b6b; padding: .6rem .9rem; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .5rem 0; }
 dl.facts dt { font-weight: 600; }
@@ -340,12 +341,13 @@ def _model_info(model_info: dict | None) -> str:
 
 
 def render_html(records: list[dict], *, codebook=None, title: str = "precode suggestions",
-                model_info: dict | None = None) -> str:
+                model_info: dict | None = None, confidence: dict | None = None) -> str:
     """The whole report as one self-contained HTML page.
 
     ``records`` are the per-segment records of ``precode code`` in document order; ``codebook`` (a
     :class:`corpus.codebook.Codebook`) adds construct names and a colour legend; ``model_info`` is
-    shown as label/value pairs.
+    shown as label/value pairs; ``confidence`` (``models.model_card.confidence_basis``) says what
+    the model's confidences were measured on, and cautions where they do not hold.
     """
     groups = _group(records)
     n_segments = len(records)
@@ -364,16 +366,22 @@ def render_html(records: list[dict], *, codebook=None, title: str = "precode sug
                 f"<p>Codes suggested by precode for each segment of the transcripts below.</p>"
                 f"</header><main>")
     body.append('<section aria-labelledby="summary"><h2 id="summary">Summary</h2>')
+    measured_on = escape((confidence or {}).get("measured_on")
+                         or "held-out coded data that the model was not trained on")
+    caution = (confidence or {}).get("caution")
     body.append('<div class="note" role="note">'
                 "<p><strong>These are suggestions, not codings.</strong> A person accepts or rejects "
                 "each one; nothing here has been checked by a human.</p>"
                 "<p><strong>Confidence is calibrated:</strong> of the suggestions given at 70%, "
-                "about 7 in 10 were right on held-out coded data that the model was not trained "
-                "on. A code is suggested when its confidence reaches the code's own threshold; a "
+                f"about 7 in 10 were right on {measured_on}. "
+                "A code is suggested when its confidence reaches the code's own threshold; a "
                 "dashed outline and &#8776; mark a suggestion less than "
                 f"{round(NEAR_MARGIN * 100)} points above it, worth a closer look.</p>"
                 "<p>Click a tag to see why: the code's definition and the nearest already-coded "
                 "excerpts.</p></div>")
+    if caution:
+        body.append('<div class="note caution" role="note"><p><strong>On real interview '
+                    f"speech:</strong> {_inline_code(escape(caution))}</p></div>")
     body.append('<dl class="facts">'
                 f"<dt>Documents</dt><dd>{len(groups)}</dd>"
                 f"<dt>Segments</dt><dd>{n_segments}</dd>"
@@ -450,12 +458,29 @@ def model_info_of(suggester) -> dict:
     return info
 
 
+def confidence_of(suggester) -> dict | None:
+    """What the model's confidences were measured on (``models.suggester.confidence_basis_of``);
+    ``suggester`` loaded, or a model directory (the Ray engine's)."""
+    from models.suggester import Suggester, confidence_basis_of, is_model_dir
+
+    if isinstance(suggester, Suggester) or (isinstance(suggester, (str, Path))
+                                            and is_model_dir(suggester)):
+        return confidence_basis_of(suggester)
+    return None
+
+
+def _inline_code(html: str) -> str:
+    """`name` in an escaped sentence shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
+
+
 def write_html(records: list[dict], out: Path, suggester=None, **_) -> None:
     """Write the report to ``out`` (through a temporary file, renamed when complete)."""
     out = Path(out)
     codebook = getattr(suggester, "codebook", None) if suggester is not None else None
     info = model_info_of(suggester) if suggester is not None else None
-    page = render_html(records, codebook=codebook, model_info=info)
+    page = render_html(records, codebook=codebook, model_info=info,
+                       confidence=confidence_of(suggester))
     tmp = out.with_name(out.name + ".tmp")
     try:
         tmp.write_text(page, encoding="utf-8")

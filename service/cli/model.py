@@ -230,6 +230,11 @@ def code(
             console.print(f"  {escape(path)}: {escape(reason)}")
     console.print(f"wrote {out}" if summary.documents or not summary.failed else
                   "nothing written: no input could be read")
+    from models.suggester import confidence_basis_of
+
+    caution = confidence_basis_of(suggester)["caution"]
+    if caution and summary.with_suggestion:
+        console.print(f"[yellow]On real interview speech:[/yellow] {escape(caution)}")
     if summary.failed:
         raise typer.Exit(1)
 

@@ -52,7 +52,7 @@ def frozen_model(tmp_path_factory, seed_split, npt_integrating):
     train, _ = seed_split
     out = tmp_path_factory.mktemp("recal") / "model"
     return train_model(train, npt_integrating, out, args=TrainingArguments(epochs=0, seed=0),
-                       progress=False)
+                       progress=False, sources=["precode seed corpus (v1)"])
 
 
 def _shuffled(coded, seed=1):
@@ -122,6 +122,38 @@ def test_cli_calibrate_refuses_too_few_or_training_excerpts(frozen_model, seed_s
     assert result.exit_code != 0
     assert "own exemplars" in result.output and "own.jsonl" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_a_seed_model_cautions_about_real_speech_until_calibrated(frozen_model, seed_split,
+                                                                  tmp_path):
+    """Its card, the report of ``precode code`` and the command's own output say that its
+    confidences were measured on authored excerpts and do not hold on real speech; once
+    calibrated on a researcher's codings, they say what they were measured on instead."""
+    from service.cli import app
+
+    card = (frozen_model / "model_card.md").read_text()
+    assert "## On real interview speech" in card and "no better than chance" in card
+    transcript = tmp_path / "p01.txt"
+    _, coded = seed_split
+    transcript.write_text("\n\n".join(f"P1: {e.text}" for e in coded[:6]) + "\n")
+    result = CliRunner().invoke(app, ["code", str(transcript), "--model", str(frozen_model),
+                                      "--out", str(tmp_path / "p01.html")])
+    assert result.exit_code == 0, result.output
+    assert "On real interview speech" in result.output
+    page = (tmp_path / "p01.html").read_text()
+    assert "On real interview speech" in page and "precode seed corpus (v1)" in page
+
+    new, report = recalibrate(Suggester.load(frozen_model), coded, source="mine.jsonl")
+    path = new.save(tmp_path / "calibrated")
+    card = (path / "model_card.md").read_text()
+    assert "On real interview speech" not in card
+    result = CliRunner().invoke(app, ["code", str(transcript), "--model", str(path),
+                                      "--out", str(tmp_path / "p01-calibrated.html")])
+    assert result.exit_code == 0, result.output
+    assert "On real interview speech" not in result.output
+    page = (tmp_path / "p01-calibrated.html").read_text()
+    assert "On real interview speech" not in page
+    assert f"{report.n_excerpts} excerpts coded by a researcher" in page
 
 
 def _with_ids(coded, prefix="seg"):
