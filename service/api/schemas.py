@@ -194,6 +194,15 @@ class ModelVersionOut(ORM):
     summary: dict = Field(examples=[{"from_version": 0, "n_excerpts": 412,
                                      "n_reviewed_segments": 60}])
     current: bool = Field(default=False, examples=[True])
+    measured_on: str | None = Field(
+        default=None, description="What this version's confidences were measured on.",
+        examples=["held-out excerpts of the model's own training data (precode seed corpus "
+                  "(v1)), which neither its encoder nor its head had seen"])
+    caution: str | None = Field(
+        default=None, description="Where its confidences are known not to hold: set for a model "
+        "learnt from precode's authored seed corpus and not yet calibrated on a researcher's "
+        "codings, whose suggestions have measured no better than chance on real interview "
+        "speech.", examples=[None])
 
 
 # ---- documents --------------------------------------------------------------------------------

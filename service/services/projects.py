@@ -226,3 +226,14 @@ def current_version(*, session: Session, project_id: int) -> ModelVersion:
 def list_versions(*, session: Session, project: Project) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).where(
         ModelVersion.project_id == project.id).order_by(ModelVersion.version)))
+
+
+def version_confidence(version: ModelVersion) -> dict:
+    """What a model version's confidences were measured on, and any caution
+    (``models.suggester.confidence_basis_of``); nothing when its folder is gone."""
+    from models.suggester import confidence_basis_of
+
+    try:
+        return confidence_basis_of(version.path)
+    except PrecodeInputError:
+        return {}

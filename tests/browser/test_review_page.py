@@ -194,6 +194,9 @@ def test_bulk_accept_previews_how_many_it_will_accept(page: Page, server, projec
 
     sign_in(page, server.url, ana.token)
     open_project(page)
+    # a model learnt from the project's own kind of codings: no caution about real speech
+    expect(page.locator("#model-caution")).to_be_hidden()
+    expect(page.locator("#bulk-caution")).to_be_hidden()
     page.get_by_label("Every pending suggestion of").select_option(code)
     page.get_by_label("with a confidence of at least").fill(str(threshold))
     expect(page.locator("#bulk-confirm")).to_be_disabled()

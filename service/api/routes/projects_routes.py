@@ -119,5 +119,5 @@ def remove_member(user_id: PathId, access: OwnerAccess, session: SessionDep) -> 
 def list_models(access: ViewerAccess, session: SessionDep) -> list[ModelVersionOut]:
     """The project's model versions: 0 is the model it started from; each retraining adds one."""
     versions = svc.list_versions(session=session, project=access.project)
-    return [ModelVersionOut.model_validate(v).model_copy(update={"current": v is versions[-1]})
-            for v in versions]
+    return [ModelVersionOut.model_validate(v).model_copy(
+        update={"current": v is versions[-1], **svc.version_confidence(v)}) for v in versions]

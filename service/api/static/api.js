@@ -58,6 +58,8 @@ export const projects = () => call("GET", "/v1/projects");
 export const getProject = (id) => call("GET", project(id));
 export const codebook = (id) => call("GET", `${project(id)}/codebook`);
 export const documents = (id) => call("GET", `${project(id)}/documents`);
+// the project's model versions, oldest first; the last is current ({caution, measured_on, ...})
+export const models = (id) => call("GET", `${project(id)}/models`);
 export const segments = (id, documentId) => call("GET", `${project(id)}/documents/${documentId}/segments`);
 
 // {total, items}; params: document_id, code, status, origin, order, limit, offset
