@@ -111,6 +111,19 @@ def tiny_model(tmp_path_factory, tiny_excerpts, npt_integrating) -> Path:
 
 
 @pytest.fixture(scope="session")
+def seed_sourced_model(tmp_path_factory, tiny_excerpts, npt_integrating) -> Path:
+    """A model whose manifest says it learnt from precode's seed corpus, as the built-in model's
+    does, and that was never calibrated on anyone's codings (base encoder, seconds)."""
+    from training.args import TrainingArguments
+    from training.train import train_model
+
+    out = tmp_path_factory.mktemp("models") / "seed-sourced"
+    return train_model(tiny_excerpts, npt_integrating, out,
+                       args=TrainingArguments(epochs=0, heldout_share=0.3, seed=0),
+                       progress=False, sources=["precode seed corpus (v1)"])
+
+
+@pytest.fixture(scope="session")
 def tiny_suggester(tiny_model):
     from models.suggester import Suggester
 

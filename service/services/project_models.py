@@ -92,6 +92,12 @@ class ProjectModels:
                 self._catch_up(session, project_id, held, latest, total)
             return held
 
+    def held(self, project_id: int) -> ProjectModel:
+        """The project's model as last held (``get`` when none is held yet)."""
+        with self._guard:
+            held = self._held.get(project_id)
+        return held if held is not None else self.get(project_id)
+
     def suggest(self, project_id: int, texts: list[str], **kwargs) -> tuple[ProjectModel, list]:
         with self.lock(project_id):
             held = self.get(project_id)

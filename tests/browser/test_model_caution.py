@@ -16,17 +16,12 @@ from tests.service.conftest import make_settings
 
 
 @pytest.fixture(scope="module")
-def seed_server(tmp_path_factory, tiny_excerpts, npt_integrating):
+def seed_server(tmp_path_factory, seed_sourced_model):
     from models.suggester import Suggester
-    from training.args import TrainingArguments
-    from training.train import train_model
 
-    model = train_model(tiny_excerpts, npt_integrating, tmp_path_factory.mktemp("seed") / "m",
-                        args=TrainingArguments(epochs=0, heldout_share=0.3, seed=0),
-                        progress=False, sources=["precode seed corpus (v1)"])
     home = tmp_path_factory.mktemp("home")
     settings = make_settings(home, f"sqlite:///{home / 'precode.db'}")
-    with LiveServer(create_app(settings, suggester=Suggester.load(model))) as live:
+    with LiveServer(create_app(settings, suggester=Suggester.load(seed_sourced_model))) as live:
         yield live
 
 

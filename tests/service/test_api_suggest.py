@@ -46,6 +46,30 @@ def test_suggest_matches_the_library(client, tiny_suggester):
     assert got[0]["suggestions"] == [s.to_dict() for s in expected.suggestions]
     for s in got[0]["suggestions"]:
         assert {"code", "label", "confidence", "evidence"} <= set(s)
+    # learnt from its own kind of codings: nothing to caution about
+    assert res.json()["caution"] is None
+
+
+def test_a_built_in_kind_of_model_cautions_in_every_answer(seed_sourced_model, tmp_path):
+    """A model learnt from the seed corpus, never calibrated on a researcher's codings, says in
+    each answer, the server's and a project's, that its confidences do not hold on real speech."""
+    from models.suggester import Suggester
+    from service.services.users import create_user
+
+    app = create_app(Settings(home=tmp_path / "home"),
+                     suggester=Suggester.load(seed_sourced_model))
+    body = {"segments": [{"id": "a", "text": "We agreed who would run the Monday clinic."}]}
+    with TestClient(app) as c:
+        with app.state.sessions() as session:
+            _, token = create_user(session=session, name="ana")
+        c.headers["Authorization"] = f"Bearer {token}"
+        res = c.post("/v1/suggest", json=body)
+        assert res.status_code == 200
+        assert "no better than chance" in res.json()["caution"]
+        pid = c.post("/v1/projects", json={"name": "Ward"}).json()["id"]
+        res = c.post(f"/v1/projects/{pid}/suggest", json=body)
+        assert res.status_code == 200
+        assert "no better than chance" in res.json()["caution"]
 
 
 @pytest.mark.parametrize("body,status", [

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from models.suggester import SegmentSuggestions, SuggestionRequest
+from models.suggester import SegmentSuggestions, Suggester, SuggestionRequest, confidence_basis_of
 from service.api.deps import CurrentUser, ModelsDep, SettingsDep, SuggesterDep, ViewerAccess
 from service.api.schemas import EvidenceOut, Input
 from service.services.micro_batching import SuggestMany
@@ -54,6 +54,10 @@ class SegmentOut(BaseModel):
 
 class SuggestResponse(BaseModel):
     segments: list[SegmentOut]
+    caution: str | None = Field(
+        default=None, description="Set while the model's confidences are known not to hold on "
+        "real interview speech: a model learnt from precode's authored seed corpus (the built-in "
+        "one) and not yet calibrated on a researcher's codings.", examples=[None])
 
 
 def check_limits(body: SuggestRequest, settings: Settings) -> None:
@@ -66,11 +70,12 @@ def check_limits(body: SuggestRequest, settings: Settings) -> None:
                                          f"{settings.max_text_chars} characters")
 
 
-def response(body: SuggestRequest, results) -> SuggestResponse:
+def response(body: SuggestRequest, results, model: Suggester) -> SuggestResponse:
     return SuggestResponse(segments=[
         SegmentOut(id=seg.id, no_code=res.no_code,
                    suggestions=[s.to_dict() for s in res.suggestions])
-        for seg, res in zip(body.segments, results, strict=True)])
+        for seg, res in zip(body.segments, results, strict=True)],
+        caution=confidence_basis_of(model)["caution"])
 
 
 async def suggested(request: Request, body: SuggestRequest, key: Hashable,
@@ -94,7 +99,7 @@ async def suggest(body: SuggestRequest, request: Request, suggester: SuggesterDe
     """Suggestions per segment, exactly as `precode suggest` gives them, best first."""
     check_limits(body, settings)
     return response(body, await suggested(request, body, "server model",
-                                          suggester.suggest_many))
+                                          suggester.suggest_many), suggester)
 
 
 @router.post("/projects/{project_id}/suggest", response_model=SuggestResponse,
@@ -105,5 +110,5 @@ async def project_suggest(body: SuggestRequest, request: Request, access: Viewer
     evidence at once (ids ``segment-<id>``)."""
     check_limits(body, settings)
     pid = access.project.id
-    return response(body, await suggested(request, body, ("project", pid),
-                                          partial(models.suggest_many, pid)))
+    results = await suggested(request, body, ("project", pid), partial(models.suggest_many, pid))
+    return response(body, results, models.held(pid).suggester)
