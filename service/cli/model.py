@@ -135,6 +135,17 @@ def suggest(
         return
     for t, r in zip(text, results, strict=True):
         _print_result(t, r)
+    _print_caution(suggester, any(r.suggestions for r in results))
+
+
+def _print_caution(model, suggested: bool) -> None:
+    """The model's caution about real speech (``models.suggester.confidence_basis_of``), once,
+    where it suggested something."""
+    from models.suggester import confidence_basis_of
+
+    caution = confidence_basis_of(model)["caution"]
+    if caution and suggested:
+        console.print(f"[yellow]On real interview speech:[/yellow] {escape(caution)}")
 
 
 @app.command()
@@ -230,11 +241,7 @@ def code(
             console.print(f"  {escape(path)}: {escape(reason)}")
     console.print(f"wrote {out}" if summary.documents or not summary.failed else
                   "nothing written: no input could be read")
-    from models.suggester import confidence_basis_of
-
-    caution = confidence_basis_of(suggester)["caution"]
-    if caution and summary.with_suggestion:
-        console.print(f"[yellow]On real interview speech:[/yellow] {escape(caution)}")
+    _print_caution(suggester, bool(summary.with_suggestion))
     if summary.failed:
         raise typer.Exit(1)
 

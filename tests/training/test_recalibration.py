@@ -140,6 +140,9 @@ def test_a_seed_model_cautions_about_real_speech_until_calibrated(frozen_model, 
                                       "--out", str(tmp_path / "p01.html")])
     assert result.exit_code == 0, result.output
     assert "On real interview speech" in result.output
+    said = CliRunner().invoke(app, ["suggest", "--model", str(frozen_model),
+                                    "--min-confidence", "0", coded[0].text])
+    assert said.exit_code == 0 and "On real interview speech" in said.output
     page = (tmp_path / "p01.html").read_text()
     assert "On real interview speech" in page and "precode seed corpus (v1)" in page
 
