@@ -47,7 +47,9 @@ from service.services.projects import project_codebook
 from service.services.users import CONSENSUS_USER, MODEL_USER
 
 CSV_COLUMNS = ["unit", "coder", "code", "origin", "confidence", "document", "start", "end",
-               "speaker", "text", "time_start", "time_end",  # media times as ``precode code``'s
+               "speaker", "text",
+               "context",  # the question the segment answers, from an uploaded table's column
+               "time_start", "time_end",  # media times as ``precode code``'s
                "status", "reviewer", "suggested_at", "decided_at"]
 ACCEPTED = ("accepted", "changed")
 
@@ -245,7 +247,7 @@ def _csv_rows(unit: CodedUnit):
         status = entry.status if entry is not None else unit.seen
         yield [unit.unit, unit.coder, code, unit.origin, "" if conf is None else f"{conf:.4f}",
                unit.document.name, seg.start, seg.end, seg.speaker or "", seg.text,
-               media_clock(seg.time_start), media_clock(seg.time_end), status,
+               seg.context or "", media_clock(seg.time_start), media_clock(seg.time_end), status,
                (entry.reviewer or "") if entry is not None else "",
                _when(s.created_at) if s is not None else "",
                _when(entry.decided_at) if entry is not None else ""]

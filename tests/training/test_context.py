@@ -9,6 +9,8 @@ them. Trained with the base encoder frozen (seconds).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import replace
 
@@ -240,7 +242,12 @@ def test_a_segment_table_uploaded_to_a_project_keeps_its_context_column(models, 
         segments = owner.get(f"/v1/projects/{pid}/documents/{doc}/segments").json()
         precode(owner, pid, min_confidence=0.0, top_k=1)
         items = owner.get(f"/v1/projects/{pid}/suggestions", params={"limit": 50}).json()["items"]
+        exported = owner.get(f"/v1/projects/{pid}/export.csv").text
     assert [s["context"] for s in segments] == [*QUESTIONS.values(), None]
+    # the export keeps each answer's question beside it
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert {r["context"] for r in rows if r["text"] == NEW_YES} == set(QUESTIONS.values())
+    assert {r["context"] for r in rows if r["text"] != NEW_YES} <= {""}
     best = {s["segment"]["external_id"]: s["code"] for s in items}
     assert {k: best[k] for k in QUESTIONS} == {code: code for code in QUESTIONS}
 
