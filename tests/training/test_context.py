@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
@@ -185,16 +186,18 @@ def test_the_api_reads_each_segments_context(models, tmp_path):
     assert got == {code: code for code in QUESTIONS}
 
 
-def test_a_project_precode_job_reads_each_answer_with_the_question_before_it(models, tmp_path):
+@contextmanager
+def _survey_project(model: Suggester, tmp_path):
+    """A running app on ``model`` and its owner's project with the password-habits codebook:
+    (owner, project id)."""
     from fastapi.testclient import TestClient
 
     from corpus.codebook import to_yaml
     from service.api.app import create_app
     from service.settings import Settings
-    from tests.service.conftest import Api, new_project, new_user, precode
+    from tests.service.conftest import Api, new_project, new_user
 
-    app = create_app(Settings(home=tmp_path / "home", job_poll_seconds=0.05),
-                     suggester=models["context"])
+    app = create_app(Settings(home=tmp_path / "home", job_poll_seconds=0.05), suggester=model)
     with TestClient(app) as client:
         app.state.client = client
         name, token = new_user(app, "owner")
@@ -203,6 +206,13 @@ def test_a_project_precode_job_reads_each_answer_with_the_question_before_it(mod
         res = owner.put(f"/v1/projects/{pid}/codebook",
                         files={"file": ("habits.yaml", to_yaml(BOOK).encode())})
         assert res.status_code == 200, res.text
+        yield owner, pid
+
+
+def test_a_project_precode_job_reads_each_answer_with_the_question_before_it(models, tmp_path):
+    from tests.service.conftest import precode
+
+    with _survey_project(models["context"], tmp_path) as (owner, pid):
         lines = []
         for question in QUESTIONS.values():
             lines += [f"Interviewer: {question}", f"P1: {NEW_YES} That is just how I am."]
@@ -215,27 +225,13 @@ def test_a_project_precode_job_reads_each_answer_with_the_question_before_it(mod
 
 
 def test_a_segment_table_uploaded_to_a_project_keeps_its_context_column(models, tmp_path):
-    """The table's own questions are stored with its segments, shown by the segments route, and
-    read by pre-coding jobs; the table has no interviewer turns to take them from."""
-    from fastapi.testclient import TestClient
+    """The table's own questions are stored with its segments, shown by the segments route, read
+    by pre-coding jobs (the table has no interviewer turns to take them from) and exported."""
+    from tests.service.conftest import precode
 
-    from corpus.codebook import to_yaml
-    from service.api.app import create_app
-    from service.settings import Settings
-    from tests.service.conftest import Api, new_project, new_user, precode
-
-    app = create_app(Settings(home=tmp_path / "home", job_poll_seconds=0.05),
-                     suggester=models["context"])
     rows = ["id,text,context"] + [f'{code},"{NEW_YES}","{q}"' for code, q in QUESTIONS.items()]
     rows.append('blank,"No, never.",')
-    with TestClient(app) as client:
-        app.state.client = client
-        name, token = new_user(app, "owner")
-        owner = Api(client, token, name)
-        pid = new_project(owner)
-        res = owner.put(f"/v1/projects/{pid}/codebook",
-                        files={"file": ("habits.yaml", to_yaml(BOOK).encode())})
-        assert res.status_code == 200, res.text
+    with _survey_project(models["context"], tmp_path) as (owner, pid):
         res = owner.upload(pid, "answers.csv", ("\n".join(rows) + "\n").encode())
         assert res.status_code == 201, res.text
         doc = res.json()["documents"][0]["id"]
