@@ -366,8 +366,8 @@ def render_html(records: list[dict], *, codebook=None, title: str = "precode sug
                 f"<p>Codes suggested by precode for each segment of the transcripts below.</p>"
                 f"</header><main>")
     body.append('<section aria-labelledby="summary"><h2 id="summary">Summary</h2>')
-    measured_on = escape((confidence or {}).get("measured_on")
-                         or "held-out coded data that the model was not trained on")
+    measured_on = _inline_code(escape((confidence or {}).get("measured_on")
+                                      or "held-out coded data that the model was not trained on"))
     caution = (confidence or {}).get("caution")
     body.append('<div class="note" role="note">'
                 "<p><strong>These are suggestions, not codings.</strong> A person accepts or rejects "

@@ -156,7 +156,8 @@ def test_a_seed_model_cautions_about_real_speech_until_calibrated(frozen_model, 
     assert "On real interview speech" not in result.output
     page = (tmp_path / "p01-calibrated.html").read_text()
     assert "On real interview speech" not in page
-    assert f"{report.n_excerpts} excerpts coded by a researcher" in page
+    assert (f"{report.n_excerpts} excerpts coded by a researcher (<code>mine.jsonl</code>)"
+            in page)
 
 
 def _with_ids(coded, prefix="seg"):
