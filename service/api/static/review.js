@@ -171,10 +171,8 @@ async function renderProjects() {
 
 async function openProject(id) {
   if (state.project && state.project.id === id) return;
-  const [project, book, docs, models] = await Promise.all([
-    api.getProject(id), api.codebook(id), api.documents(id), api.models(id)]);
+  const [project, book, docs] = await Promise.all([api.getProject(id), api.codebook(id), api.documents(id)]);
   state.project = project;
-  state.model = models.length ? models[models.length - 1] : null;
   state.book = { codes: book.codes, byId: new Map(book.codes.map((c) => [c.id, c])) };
   state.docs = docs;
   clearDocuments();
@@ -242,7 +240,9 @@ async function renderProject() {
   $("#project-title").textContent = p.name;
   $("#project-meta").textContent = `Codebook: ${p.codebook_source} · your role: ${p.role}` +
     (p.blind ? " · coded blind: code each segment yourself before you see the model's suggestions" : "");
-  const caution = state.model && state.model.caution;
+  // asked each time: a retraining while the page is open may have calibrated the model
+  const models = await api.models(p.id);
+  const caution = models.length ? models[models.length - 1].caution : null;
   $("#model-caution-text").textContent = caution || "";
   $("#model-caution").hidden = !caution;
   $("#bulk-caution").hidden = !caution;
