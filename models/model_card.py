@@ -23,8 +23,9 @@ def confidence_basis(manifest: dict, calibration: dict) -> dict:
     rec = calibration.get("recalibration")
     if rec:
         source = f" (`{rec['source']}`)" if rec.get("source") else ""
-        return {"measured_on": f"{rec['n_excerpts']} excerpts coded by a researcher{source}, "
-                               "not the ones the model learned from", "caution": None}
+        n = f"{rec['n_excerpts']} " if rec.get("n_excerpts") else ""
+        return {"measured_on": f"{n}excerpts coded by a researcher{source}, not the ones the "
+                               "model learned from", "caution": None}
     sources = list(manifest.get("training_sources") or [])
     named = f" ({', '.join(sources)})" if sources else ""
     seed = any(str(s).startswith(SEED_SOURCE) for s in sources)

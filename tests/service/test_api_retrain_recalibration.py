@@ -58,6 +58,10 @@ def test_rejected_guesses_are_not_repeated_after_retraining(app, owner, texts):
     assert recal["ece_after"] < recal["ece_before"]
     versions = owner.get(f"/v1/projects/{pid}/models").json()
     assert versions[-1]["summary"]["recalibration"] == recal
+    # the new version's confidences were measured on the project's own reviews
+    assert versions[-1]["measured_on"].startswith(f"{recal['n_segments']} excerpts coded by a "
+                                                  "researcher")
+    assert versions[-1]["caution"] is None
     again = precode(owner, pid, redo=True, document_ids=[doc])
     assert again["result"]["suggestions"] == 0
 
