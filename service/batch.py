@@ -210,17 +210,20 @@ def write_jsonl(records: list[dict], out: Path, suggester=None, **_) -> None:
 
 
 def write_csv(records: list[dict], out: Path, suggester=None, **_) -> None:
-    """One row per segment: the suggested codes and their confidences, ``;``-separated."""
+    """One row per segment: the suggested codes and their confidences, ``;``-separated; last, the
+    question the segment answers (``context``: a segment table's own, or the interviewer turn
+    before it)."""
     import csv
 
     tmp = out.with_name(out.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["document", "segment_id", "start", "end", "speaker", "text", "codes",
-                    "confidences", "time_start", "time_end"])
+                    "confidences", "time_start", "time_end", CONTEXT])
         for r in records:
             w.writerow([r["document"], r["segment_id"], r["start"], r["end"], r["speaker"] or "",
                         r["text"], ";".join(s["code"] for s in r["suggestions"]),
                         ";".join(f"{s['confidence']:.3f}" for s in r["suggestions"]),
-                        *(media_clock(r.get(k)) for k in ("time_start", "time_end"))])
+                        *(media_clock(r.get(k)) for k in ("time_start", "time_end")),
+                        r.get(CONTEXT) or ""])
     tmp.replace(out)

@@ -125,6 +125,12 @@ def test_precode_code_reads_a_segment_tables_context_column(models, tmp_path):
                             PrecodeOptions(all_scores=True))
     assert [r["context"] for r in records] == list(QUESTIONS.values())
     assert [max(r["scores"], key=r["scores"].get) for r in records] == list(QUESTIONS)
+    # the CSV output keeps each answer's question beside it
+    from service.batch import write_csv
+
+    write_csv(records, tmp_path / "coded.csv")
+    rows = list(csv.DictReader((tmp_path / "coded.csv").open(encoding="utf-8")))
+    assert [r["context"] for r in rows] == list(QUESTIONS.values())
 
 
 def test_precode_code_reads_each_answer_in_a_transcript_with_the_question_before_it(models,
