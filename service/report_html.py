@@ -164,6 +164,8 @@ nav.toc ol { padding-left: 1.5rem; }
 .seg .meta { font-size: .85rem; color: #555; }
 .seg .meta .who { font-weight: 700; color: #1b1b1b; }
 .seg.muted .meta .who { color: #4f4f4f; }
+.seg .asked { margin: .2rem 0; color: #4f4f4f; font-style: italic; }
+.seg .asked .label { font-style: normal; font-weight: 600; }
 .seg .status { font-size: .8rem; border: 1px solid #8a8a8a; border-radius: .25rem; padding: 0 .3rem;
   margin-left: .4rem; }
 .seg .text { white-space: pre-wrap; margin: .25rem 0 .4rem; overflow-wrap: anywhere; }
@@ -267,7 +269,21 @@ def _suggestion(s: dict, codebook=None) -> str:
     return (f'<details class="sugg"><summary>{tag}</summary>{"".join(parts)}</details>')
 
 
-def _segment(r: dict, anchor: str, codebook=None) -> str:
+def _questions_not_shown(recs: list[dict]) -> dict[int, str]:
+    """The question each record answers (its ``context``) where the page does not already show
+    it as the interviewer turn just before: a segment table's own questions. Keys: positions."""
+    out, last = {}, None
+    for k, r in enumerate(recs):
+        if r.get("interviewer"):
+            last = r.get("text")
+            continue
+        context = r.get("context")
+        if context and context != last:
+            out[k] = context
+    return out
+
+
+def _segment(r: dict, anchor: str, codebook=None, asked: str | None = None) -> str:
     interviewer = bool(r.get("interviewer"))
     coded = bool(r.get("coded", True))
     suggestions = r.get("suggestions") or []
@@ -289,6 +305,8 @@ def _segment(r: dict, anchor: str, codebook=None) -> str:
     seg_id = f" &middot; <code>{escape(str(r['segment_id']))}</code>" if r.get("segment_id") else ""
     out = [f'<li class="{" ".join(classes)}" id="{anchor}">',
            f'<div class="meta"><span class="who">{who}</span>{"".join(status)}{where}{seg_id}</div>',
+           *([f'<p class="asked"><span class="label">Answering:</span> {escape(asked)}</p>']
+             if asked else []),
            f'<p class="text">{escape(str(r.get("text", "")))}</p>']
     if suggestions:
         out.append('<div class="suggestions">')
@@ -426,7 +444,9 @@ def render_html(records: list[dict], *, codebook=None, title: str = "precode sug
                     f'<h2 id="doc-{i}">{escape(doc) or "(unnamed)"}</h2>'
                     f'<p>{_count(len(recs), "segment")}, {n_doc_with} with a suggestion.</p>'
                     '<ol class="segments">')
-        body.extend(_segment(r, f"doc-{i}-seg-{j}", codebook) for j, r in enumerate(recs, 1))
+        shown = _questions_not_shown(recs)
+        body.extend(_segment(r, f"doc-{i}-seg-{j}", codebook, asked=shown.get(j - 1))
+                    for j, r in enumerate(recs, 1))
         body.append('</ol><p class="top"><a href="#summary">Back to the summary</a></p></section>')
     body.append("</main><footer><p>Made by precode on this computer; the page loads nothing from "
                 "the network.</p></footer>")

@@ -252,3 +252,19 @@ def test_write_html_writes_atomically(tmp_path, records, npt_integrating):
 
 def test_render_is_deterministic(records):
     assert render_html(records) == render_html(records)
+
+
+def test_an_answers_question_is_shown_where_no_interviewer_turn_shows_it(records):
+    """A segment table's answers show the question each answers; a transcript's answers do not
+    repeat the interviewer turn printed just above them."""
+    table = [dict(record("survey.csv", 0, "Yes, for most of them."),
+                  context="Do you use the same password on more than one website?"),
+             dict(record("survey.csv", 1, "No, never."),
+                  context="Do you write your passwords down anywhere?")]
+    page = render_html(table)
+    parse(page)
+    assert page.count('class="asked"') == 2
+    assert "Do you write your passwords down anywhere?" in page
+    transcript = [dict(r, context=records[0]["text"]) if not r["interviewer"] else r
+                  for r in records[:2]]
+    assert 'class="asked"' not in render_html(transcript)
